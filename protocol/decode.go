@@ -1,0 +1,205 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+)
+
+// Decoder reads messages, one per line, from a stream. Empty lines are
+// skipped, as the daemon skips them. Unknown fields are ignored at every
+// level; a message with an unknown action decodes as [Unknown].
+//
+// To avoid an allocation per record, a Decoder reuses its buffers: the
+// records of a [ProcessRecords] it returned, and their Data, are valid only
+// until the next call of [Decoder.Next].
+type Decoder struct {
+	lr      *LineReader
+	records []Record
+	arena   []byte
+}
+
+// NewDecoder returns a Decoder reading from r.
+func NewDecoder(r io.Reader) *Decoder {
+	return &Decoder{lr: NewLineReader(r)}
+}
+
+// Next returns the next message. At a clean end of input it returns
+// [io.EOF]; when the input ends in the middle of a line, an error matching
+// [ErrTruncated]. A line that is not a valid message gives a [*DecodeError]
+// naming the line number; the Decoder can go on with the next line.
+func (d *Decoder) Next() (Message, error) {
+	for {
+		line, err := d.lr.ReadLine()
+		if err != nil {
+			return nil, err
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		m, err := d.decode(line)
+		if err != nil {
+			var de *DecodeError
+			if errors.As(err, &de) {
+				de.Line = d.lr.Line()
+			}
+			return nil, err
+		}
+		return m, nil
+	}
+}
+
+// Line returns the 1-based number of the last line read.
+func (d *Decoder) Line() int { return d.lr.Line() }
+
+// Decode decodes one line (without its terminator). Unlike [Decoder.Next]
+// the result shares no memory with the decoder: it is the caller's.
+func Decode(line []byte) (Message, error) {
+	var d Decoder
+	return d.decode(line)
+}
+
+// wireMessage has a field for every key of every action; decode checks which
+// ones the action needs.
+type wireMessage struct {
+	Action             *string       `json:"action"`
+	ShardID            *string       `json:"shardId"`
+	SequenceNumber     *string       `json:"sequenceNumber"`
+	SubSequenceNumber  *int64        `json:"subSequenceNumber"`
+	Records            *[]wireRecord `json:"records"`
+	MillisBehindLatest *int64        `json:"millisBehindLatest"`
+	Reason             *string       `json:"reason"`
+	Error              *string       `json:"error"`
+	ResponseFor        *string       `json:"responseFor"`
+}
+
+type wireRecord struct {
+	Data                        *string `json:"data"`
+	PartitionKey                *string `json:"partitionKey"`
+	SequenceNumber              *string `json:"sequenceNumber"`
+	ApproximateArrivalTimestamp *int64  `json:"approximateArrivalTimestamp"`
+	SubSequenceNumber           *int64  `json:"subSequenceNumber"`
+}
+
+func (d *Decoder) decode(line []byte) (Message, error) {
+	var w wireMessage
+	if err := json.Unmarshal(line, &w); err != nil {
+		return nil, jsonError(w.Action, err)
+	}
+	if w.Action == nil {
+		return nil, &DecodeError{Field: "action", Err: errors.New("missing")}
+	}
+	action := *w.Action
+	fail := func(field, format string, args ...any) error {
+		return &DecodeError{Action: action, Field: field, Err: fmt.Errorf(format, args...)}
+	}
+	switch action {
+	case ActionInitialize:
+		if w.ShardID == nil {
+			return nil, fail("shardId", "missing")
+		}
+		return Initialize{ShardID: *w.ShardID, SequenceNumber: w.SequenceNumber, SubSequenceNumber: w.SubSequenceNumber}, nil
+	case ActionProcessRecords:
+		if w.Records == nil {
+			return nil, fail("records", "missing")
+		}
+		return d.processRecords(*w.Records, w.MillisBehindLatest, fail)
+	case ActionLeaseLost:
+		return LeaseLost{}, nil
+	case ActionShardEnded:
+		return ShardEnded{}, nil
+	case ActionShutdownRequested:
+		return ShutdownRequested{}, nil
+	case ActionShutdown:
+		if w.Reason == nil {
+			return nil, fail("reason", "missing")
+		}
+		return Shutdown{Reason: *w.Reason}, nil
+	case ActionCheckpoint:
+		c := Checkpoint{SequenceNumber: w.SequenceNumber, SubSequenceNumber: w.SubSequenceNumber}
+		if w.Error != nil {
+			c.Error = *w.Error
+		}
+		return c, nil
+	case ActionStatus:
+		if w.ResponseFor == nil {
+			return nil, fail("responseFor", "missing")
+		}
+		return Status{ResponseFor: *w.ResponseFor}, nil
+	case "":
+		return nil, fail("action", "empty")
+	default:
+		return Unknown{Name: action}, nil
+	}
+}
+
+func (d *Decoder) processRecords(wire []wireRecord, millis *int64, fail func(field, format string, args ...any) error) (Message, error) {
+	size := 0
+	for i := range wire {
+		if wire[i].Data != nil {
+			size += base64.StdEncoding.DecodedLen(len(*wire[i].Data))
+		}
+	}
+	if cap(d.arena) < size {
+		d.arena = make([]byte, 0, size)
+	}
+	arena := d.arena[:0]
+	if d.records == nil || cap(d.records) < len(wire) {
+		d.records = make([]Record, len(wire))
+	}
+	records := d.records[:len(wire)]
+	for i := range wire {
+		wr := &wire[i]
+		field := func(name string) string { return "records[" + strconv.Itoa(i) + "]." + name }
+		if wr.SequenceNumber == nil || *wr.SequenceNumber == "" {
+			return nil, fail(field("sequenceNumber"), "missing")
+		}
+		if wr.PartitionKey == nil {
+			return nil, fail(field("partitionKey"), "missing")
+		}
+		r := Record{PartitionKey: *wr.PartitionKey, SequenceNumber: *wr.SequenceNumber}
+		if wr.SubSequenceNumber != nil {
+			r.SubSequenceNumber = *wr.SubSequenceNumber
+		}
+		if wr.ApproximateArrivalTimestamp != nil {
+			r.ApproximateArrivalTimestamp = *wr.ApproximateArrivalTimestamp
+		}
+		if wr.Data != nil {
+			start := len(arena)
+			var err error
+			arena, err = base64.StdEncoding.AppendDecode(arena, []byte(*wr.Data))
+			if err != nil {
+				return nil, fail(field("data"), "%w", err)
+			}
+			r.Data = arena[start:len(arena):len(arena)]
+			if r.Data == nil {
+				r.Data = []byte{} // "" is empty data, null is no data
+			}
+		}
+		records[i] = r
+	}
+	d.arena = arena
+	return ProcessRecords{Records: records, MillisBehindLatest: millis}, nil
+}
+
+// jsonError turns an encoding/json error into a DecodeError naming the field.
+func jsonError(action *string, err error) error {
+	de := &DecodeError{Err: err}
+	if action != nil {
+		de.Action = *action
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		de.Field = te.Field
+		de.Err = fmt.Errorf("got JSON %s, want %s", te.Value, te.Type)
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		de.Err = fmt.Errorf("invalid JSON at byte %d: %w", se.Offset, err)
+	}
+	return de
+}

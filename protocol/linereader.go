@@ -1,0 +1,101 @@
+package protocol
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+)
+
+// initialBufSize is the line buffer's first size; it grows as lines need.
+const initialBufSize = 64 << 10
+
+// LineReader reads '\n'-terminated lines of any length. Unlike
+// [bufio.Scanner] it has no maximum line length: a line grows the buffer as
+// far as memory allows. A "\r\n" terminator is accepted too.
+//
+// A LineReader is not safe for concurrent use.
+type LineReader struct {
+	r       io.Reader
+	buf     []byte
+	start   int // first byte of the unread data in buf
+	end     int // end of the data in buf
+	scanned int // buf[start:scanned] holds no '\n'
+	line    int
+	err     error // sticky read error
+}
+
+// NewLineReader returns a LineReader reading from r.
+func NewLineReader(r io.Reader) *LineReader {
+	return &LineReader{r: r}
+}
+
+// ReadLine returns the next line without its terminator. The returned slice
+// aliases the reader's buffer and is valid only until the next call.
+//
+// At the end of the input ReadLine returns [io.EOF] if the input ended after a
+// complete line, or an error matching [ErrTruncated] (and
+// [io.ErrUnexpectedEOF]) if it ended in the middle of one. Any other read
+// error is returned as is.
+func (lr *LineReader) ReadLine() ([]byte, error) {
+	for {
+		if i := bytes.IndexByte(lr.buf[lr.scanned:lr.end], '\n'); i >= 0 {
+			nl := lr.scanned + i
+			line := lr.buf[lr.start:nl]
+			lr.start = nl + 1
+			lr.scanned = lr.start
+			lr.line++
+			if n := len(line); n > 0 && line[n-1] == '\r' {
+				line = line[:n-1]
+			}
+			return line, nil
+		}
+		lr.scanned = lr.end
+		if lr.err != nil {
+			if lr.err == io.EOF && lr.end > lr.start {
+				n := lr.end - lr.start
+				lr.start = lr.end
+				lr.scanned = lr.end
+				return nil, fmt.Errorf("protocol: line %d: %w after %d bytes: %w", lr.line+1, ErrTruncated, n, io.ErrUnexpectedEOF)
+			}
+			return nil, lr.err
+		}
+		lr.fill()
+	}
+}
+
+// Line returns the number of lines returned so far: the 1-based number of the
+// last line read.
+func (lr *LineReader) Line() int { return lr.line }
+
+// fill reads more input, making room first: it moves unread data to the
+// front or grows the buffer when it is full.
+func (lr *LineReader) fill() {
+	if lr.buf == nil {
+		lr.buf = make([]byte, initialBufSize)
+	}
+	if lr.start > 0 && lr.end == len(lr.buf) {
+		n := copy(lr.buf, lr.buf[lr.start:lr.end])
+		lr.scanned -= lr.start
+		lr.start, lr.end = 0, n
+	}
+	if lr.end == len(lr.buf) {
+		grown := make([]byte, 2*len(lr.buf))
+		copy(grown, lr.buf[lr.start:lr.end])
+		lr.scanned -= lr.start
+		lr.end -= lr.start
+		lr.start = 0
+		lr.buf = grown
+	}
+	for tries := 0; tries < 100; tries++ {
+		n, err := lr.r.Read(lr.buf[lr.end:])
+		lr.end += n
+		if err != nil {
+			lr.err = err
+			return
+		}
+		if n > 0 {
+			return
+		}
+	}
+	lr.err = io.ErrNoProgress
+}
