@@ -1,0 +1,97 @@
+package kcl
+
+import (
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Option configures [Run] and [Serve].
+type Option func(*options)
+
+type options struct {
+	logger          *zerolog.Logger
+	level           *zerolog.Level
+	processorRetry  RetryPolicy
+	checkpointRetry RetryPolicy
+	grace           time.Duration
+	stderr          io.Writer
+}
+
+// LogLevelEnv is the environment variable that sets the log level when no
+// [WithLogLevel] option is given: debug, info, warn or error.
+const LogLevelEnv = "KCLGO_LOG_LEVEL"
+
+func newOptions(opts []Option) options {
+	o := options{
+		processorRetry:  DefaultProcessorRetry(),
+		checkpointRetry: DefaultCheckpointRetry(),
+		grace:           60 * time.Second,
+		stderr:          os.Stderr,
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
+// log returns the logger to use: the one given, or a JSON logger on stderr,
+// at the level given by option, else by $KCLGO_LOG_LEVEL, else info.
+func (o *options) log() zerolog.Logger {
+	var l zerolog.Logger
+	if o.logger != nil {
+		l = *o.logger
+	} else {
+		l = zerolog.New(o.stderr).With().Timestamp().Logger()
+	}
+	switch {
+	case o.level != nil:
+		l = l.Level(*o.level)
+	case os.Getenv(LogLevelEnv) != "":
+		if lvl, err := zerolog.ParseLevel(strings.ToLower(os.Getenv(LogLevelEnv))); err == nil {
+			l = l.Level(lvl)
+		}
+	case o.logger == nil:
+		l = l.Level(zerolog.InfoLevel)
+	}
+	return l
+}
+
+// WithLogger sets the logger. It must write to stderr or a file, never to
+// stdout, which belongs to the protocol. Default: JSON lines on stderr.
+func WithLogger(l zerolog.Logger) Option {
+	return func(o *options) { o.logger = &l }
+}
+
+// WithLogLevel sets the log level; it overrides $KCLGO_LOG_LEVEL. Default:
+// info.
+func WithLogLevel(level zerolog.Level) Option {
+	return func(o *options) { o.level = &level }
+}
+
+// WithProcessorRetry sets how a failed (erroring or panicking) processor
+// action is retried before Run gives up and returns an error. Default:
+// [DefaultProcessorRetry]. MaxAttempts 1 means no retry.
+func WithProcessorRetry(p RetryPolicy) Option {
+	return func(o *options) { o.processorRetry = p }
+}
+
+// WithCheckpointRetry sets how a checkpoint refused with ThrottlingException
+// or KinesisClientLibDependencyException is retried before the Checkpointer
+// returns the error. Default: [DefaultCheckpointRetry]. Other refusals are
+// never retried.
+func WithCheckpointRetry(p RetryPolicy) Option {
+	return func(o *options) { o.checkpointRetry = p }
+}
+
+// WithShutdownGrace bounds how long [Run] keeps serving after SIGINT or
+// SIGTERM, waiting for the daemon's graceful shutdown to close stdin. When
+// it expires Run cancels the processor's context and returns
+// [ErrShutdownGraceExpired]. Default: 60 s; set it above the daemon's
+// failoverTimeMillis.
+func WithShutdownGrace(d time.Duration) Option {
+	return func(o *options) { o.grace = d }
+}
