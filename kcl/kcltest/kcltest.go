@@ -270,7 +270,6 @@ func exactKeys(line string, m protocol.Message) bool {
 type checkpointState struct {
 	action   string
 	zombie   bool
-	initial  string
 	largest  string // largest (seq/sub) delivered, "" before any record
 	stored   string
 	shardEnd bool
@@ -282,7 +281,6 @@ func (s *checkpointState) begin(m protocol.Message) {
 		return
 	case protocol.Initialize:
 		if m.SequenceNumber != nil {
-			s.initial = *m.SequenceNumber
 			s.stored = *m.SequenceNumber
 		}
 	case protocol.ProcessRecords:

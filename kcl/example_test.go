@@ -1,0 +1,92 @@
+package kcl_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/rs/zerolog"
+
+	"github.com/kclgo/kclgo/checkpointer"
+	"github.com/kclgo/kclgo/kcl"
+	"github.com/kclgo/kclgo/kcl/kcltest"
+	"github.com/kclgo/kclgo/protocol"
+)
+
+// wordCounter is a batch-API processor: it counts bytes and checkpoints
+// after each batch it finished.
+type wordCounter struct{ bytes int }
+
+func (w *wordCounter) Initialize(context.Context, kcl.InitializeInput) error { return nil }
+
+func (w *wordCounter) ProcessRecords(ctx context.Context, in kcl.ProcessRecordsInput) error {
+	for _, r := range in.Records {
+		w.bytes += len(r.Data)
+	}
+	return in.Checkpointer.Checkpoint(ctx) // every record delivered is finished
+}
+
+func (w *wordCounter) LeaseLost(context.Context, kcl.LeaseLostInput) error { return nil }
+
+func (w *wordCounter) ShardEnded(ctx context.Context, in kcl.ShardEndedInput) error {
+	return in.Checkpointer.Checkpoint(ctx)
+}
+
+func (w *wordCounter) ShutdownRequested(ctx context.Context, in kcl.ShutdownRequestedInput) error {
+	return in.Checkpointer.Checkpoint(ctx)
+}
+
+// A processor binary's main: Run serves the daemon on stdin and stdout
+// until the daemon closes stdin.
+func ExampleRun() {
+	if err := kcl.Run(context.Background(), &wordCounter{}); err != nil {
+		os.Exit(1) // Run already logged the reason on stderr
+	}
+}
+
+// Test a processor without Java: the fake daemon of package kcltest plays a
+// script through the real protocol and records the conversation.
+func Example_testWithFakeDaemon() {
+	p := &wordCounter{}
+	d := &kcltest.Daemon{Script: kcltest.Lifecycle("shardId-000000000000", protocol.ShardEnded{},
+		kcltest.Records(0, 2, 0), kcltest.Records(2, 1, 0))}
+	res := d.RunProcessor(context.Background(), p, kcl.WithLogLevel(zerolog.Disabled))
+	fmt.Println(res.Transcript)
+	fmt.Println("bytes:", p.bytes, "checkpoint:", res.Checkpoint, "error:", res.ChildErr)
+	// Output:
+	// > initialize
+	// < status initialize
+	// > processRecords 2
+	// < checkpoint null
+	// > checkpoint ok
+	// < status processRecords
+	// > processRecords 1
+	// < checkpoint null
+	// > checkpoint ok
+	// < status processRecords
+	// > shardEnded
+	// < checkpoint null
+	// > checkpoint ok
+	// < status shardEnded
+	// bytes: 30 checkpoint: SHARD_END error: <nil>
+}
+
+// The per-record API: Handle is called once per record; the policy
+// checkpoints every 500 records or every minute, whichever comes first, and
+// PerRecord also checkpoints at shard end and on shutdown requested.
+func ExamplePerRecord() {
+	p := &kcl.PerRecord{
+		Handle: func(ctx context.Context, r kcl.Record) (bool, error) {
+			fmt.Printf("%s %s\n", r.PartitionKey, r.Data)
+			return false, nil // true would checkpoint right after this record
+		},
+		Policy: checkpointer.Either(500, 60e9),
+	}
+	d := &kcltest.Daemon{Script: kcltest.Lifecycle("shardId-000000000000", protocol.ShardEnded{}, kcltest.Records(0, 2, 0))}
+	res := d.RunProcessor(context.Background(), p, kcl.WithLogLevel(zerolog.Disabled))
+	fmt.Println("checkpoint:", res.Checkpoint)
+	// Output:
+	// pk-0 rec-000000
+	// pk-1 rec-000001
+	// checkpoint: SHARD_END
+}

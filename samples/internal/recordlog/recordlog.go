@@ -1,0 +1,76 @@
+// Package recordlog is the samples' account of what they processed, for the
+// end-to-end tests and the demo: one tab-separated line per finished record
+// and per successful checkpoint, appended to the file named by
+// $KCLGO_RECORD_LOG. Several children (one per shard) append to the same
+// file; each write is a whole number of lines with O_APPEND, so lines never
+// interleave.
+//
+//	R <shardId> <partitionKey> <sequenceNumber> <subSequenceNumber>
+//	C <shardId> <sequenceNumber or empty> <subSequenceNumber or empty>
+package recordlog
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+)
+
+// Env names the file to append to; unset means no log.
+const Env = "KCLGO_RECORD_LOG"
+
+// Log appends to the record log. The zero value (and a nil *Log) logs
+// nothing.
+type Log struct {
+	f   *os.File
+	buf []byte
+}
+
+// Open opens the file named by $KCLGO_RECORD_LOG, or returns a Log that
+// discards everything when it is unset.
+func Open() (*Log, error) {
+	path := os.Getenv(Env)
+	if path == "" {
+		return &Log{}, nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("recordlog: %w", err)
+	}
+	return &Log{f: f}, nil
+}
+
+// Record buffers a finished record's line; Flush writes it.
+func (l *Log) Record(shard, partitionKey, seq string, sub int64) {
+	if l == nil || l.f == nil {
+		return
+	}
+	l.buf = append(l.buf, "R\t"+shard+"\t"+partitionKey+"\t"+seq+"\t"...)
+	l.buf = strconv.AppendInt(l.buf, sub, 10)
+	l.buf = append(l.buf, '\n')
+}
+
+// Checkpoint buffers a successful checkpoint's line; seq "" means
+// "after the last record delivered".
+func (l *Log) Checkpoint(shard, seq string, sub int64) {
+	if l == nil || l.f == nil {
+		return
+	}
+	l.buf = append(l.buf, "C\t"+shard+"\t"+seq+"\t"...)
+	if seq != "" {
+		l.buf = strconv.AppendInt(l.buf, sub, 10)
+	}
+	l.buf = append(l.buf, '\n')
+}
+
+// Flush writes the buffered lines with one write call.
+func (l *Log) Flush() error {
+	if l == nil || l.f == nil || len(l.buf) == 0 {
+		return nil
+	}
+	_, err := l.f.Write(l.buf)
+	l.buf = l.buf[:0]
+	if err != nil {
+		return fmt.Errorf("recordlog: %w", err)
+	}
+	return nil
+}
