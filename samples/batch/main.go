@@ -37,6 +37,7 @@ type processor struct {
 	log            *recordlog.Log
 }
 
+// Initialize implements the kcl interface of the same name.
 func (p *processor) Initialize(ctx context.Context, in kcl.InitializeInput) error {
 	p.shard = in.ShardID
 	p.lastCheckpoint = time.Now()
@@ -44,6 +45,7 @@ func (p *processor) Initialize(ctx context.Context, in kcl.InitializeInput) erro
 	return nil
 }
 
+// ProcessRecords implements the kcl interface of the same name.
 func (p *processor) ProcessRecords(ctx context.Context, in kcl.ProcessRecordsInput) error {
 	p.batches++
 	if p.batches == p.failBatch {
@@ -91,11 +93,13 @@ func (p *processor) checkpoint(ctx context.Context, c kcl.Checkpointer, seq stri
 	}
 }
 
+// LeaseLost implements the kcl interface of the same name.
 func (p *processor) LeaseLost(ctx context.Context, _ kcl.LeaseLostInput) error {
 	zerolog.Ctx(ctx).Info().Msg("lease lost")
 	return nil
 }
 
+// ShardEnded implements the kcl interface of the same name.
 func (p *processor) ShardEnded(ctx context.Context, in kcl.ShardEndedInput) error {
 	zerolog.Ctx(ctx).Info().Msg("shard ended; checkpointing its end")
 	if err := in.Checkpointer.Checkpoint(ctx); err != nil {
@@ -105,6 +109,7 @@ func (p *processor) ShardEnded(ctx context.Context, in kcl.ShardEndedInput) erro
 	return p.log.Flush()
 }
 
+// ShutdownRequested implements the kcl interface of the same name.
 func (p *processor) ShutdownRequested(ctx context.Context, in kcl.ShutdownRequestedInput) error {
 	if p.largestSeq == "" {
 		return nil

@@ -38,6 +38,7 @@ type loggingCheckpointer struct {
 	log   *recordlog.Log
 }
 
+// CheckpointAt implements the kcl interface of the same name.
 func (c loggingCheckpointer) CheckpointAt(ctx context.Context, seq string, sub int64) error {
 	if err := c.Checkpointer.CheckpointAt(ctx, seq, sub); err != nil {
 		return err
@@ -46,6 +47,7 @@ func (c loggingCheckpointer) CheckpointAt(ctx context.Context, seq string, sub i
 	return c.log.Flush()
 }
 
+// Checkpoint implements the kcl interface of the same name.
 func (c loggingCheckpointer) Checkpoint(ctx context.Context) error {
 	if err := c.Checkpointer.Checkpoint(ctx); err != nil {
 		return err
@@ -68,6 +70,7 @@ func (s *sample) wrap(c kcl.Checkpointer) kcl.Checkpointer {
 	return loggingCheckpointer{Checkpointer: c, shard: &s.shard, log: s.log}
 }
 
+// ProcessRecords implements the kcl interface of the same name.
 func (s *sample) ProcessRecords(ctx context.Context, in kcl.ProcessRecordsInput) error {
 	s.batches++
 	if s.batches == s.failBatch {
@@ -77,11 +80,13 @@ func (s *sample) ProcessRecords(ctx context.Context, in kcl.ProcessRecordsInput)
 	return s.PerRecord.ProcessRecords(ctx, in)
 }
 
+// ShardEnded implements the kcl interface of the same name.
 func (s *sample) ShardEnded(ctx context.Context, in kcl.ShardEndedInput) error {
 	in.Checkpointer = s.wrap(in.Checkpointer)
 	return s.PerRecord.ShardEnded(ctx, in)
 }
 
+// ShutdownRequested implements the kcl interface of the same name.
 func (s *sample) ShutdownRequested(ctx context.Context, in kcl.ShutdownRequestedInput) error {
 	in.Checkpointer = s.wrap(in.Checkpointer)
 	return s.PerRecord.ShutdownRequested(ctx, in)
