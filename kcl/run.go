@@ -140,7 +140,9 @@ func (s *session) handle(ctx context.Context, p RecordProcessor, m protocol.Mess
 		call = shardEnded(p, cp)
 	case protocol.ShutdownRequested:
 		cp = s.newCheckpointer(action)
-		call = func(ctx context.Context) error { return p.ShutdownRequested(ctx, ShutdownRequestedInput{Checkpointer: cp}) }
+		call = func(ctx context.Context) error {
+			return p.ShutdownRequested(ctx, ShutdownRequestedInput{Checkpointer: cp})
+		}
 	case protocol.LeaseLost:
 		call = func(ctx context.Context) error { return p.LeaseLost(ctx, LeaseLostInput{}) }
 	case protocol.Shutdown: // KCL 1.x
