@@ -1,0 +1,265 @@
+package deagg
+
+import (
+	"fmt"
+	"strings"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// Field numbers of messages.proto (package aws.kinesis.protobuf, proto2).
+const (
+	fieldPartitionKeyTable    protowire.Number = 1 // AggregatedRecord: repeated string
+	fieldExplicitHashKeyTable protowire.Number = 2 // AggregatedRecord: repeated string
+	fieldRecords              protowire.Number = 3 // AggregatedRecord: repeated Record
+
+	fieldPartitionKeyIndex    protowire.Number = 1 // Record: required uint64
+	fieldExplicitHashKeyIndex protowire.Number = 2 // Record: optional uint64
+	fieldData                 protowire.Number = 3 // Record: required bytes
+	fieldTags                 protowire.Number = 4 // Record: repeated Tag
+
+	fieldTagKey protowire.Number = 1 // Tag: required string (Tag.value, 2, is optional)
+)
+
+// topFieldName names a field of AggregatedRecord.
+func topFieldName(num protowire.Number) string {
+	switch num {
+	case fieldPartitionKeyTable:
+		return "partition_key_table"
+	case fieldExplicitHashKeyTable:
+		return "explicit_hash_key_table"
+	case fieldRecords:
+		return "records"
+	}
+	return "unknown field"
+}
+
+// aggregate is the body of an aggregate that parse has checked in full, so
+// that each can walk it again without any error path: the first pass
+// validates and counts, the second fills.
+type aggregate struct {
+	body     []byte
+	rec      *Record
+	records  int // number of user records
+	pkCount  int // entries in partition_key_table
+	ehkCount int // entries in explicit_hash_key_table
+	keyBytes int // total length of all key table entries
+	first    int // offset in body of the first Record field (or len(body))
+}
+
+// entry is one decoded Record message.
+type entry struct {
+	pk, ehk       uint64
+	hasPK, hasEHK bool
+	hasData       bool
+	data          []byte
+}
+
+// parse checks that body is a valid AggregatedRecord: well formed, every
+// required field present, every index inside its table. It returns the
+// counts the second pass needs, or a non-empty reason.
+func parse(body []byte) (agg aggregate, reason string) {
+	agg.body = body
+	agg.first = len(body)
+	var maxPK, maxEHK uint64
+	pkRec, ehkRec := -1, -1 // the record holding the largest index seen
+	for b := body; len(b) > 0; {
+		off := len(body) - len(b)
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return agg, fmt.Sprintf("field tag at offset %d: %v", off, protowire.ParseError(n))
+		}
+		b = b[n:]
+		if typ != protowire.BytesType || num < fieldPartitionKeyTable || num > fieldRecords {
+			// Unknown field (or a known one with another wire type, which
+			// protobuf parsers also treat as unknown): skip it.
+			m := protowire.ConsumeFieldValue(num, typ, b)
+			if m < 0 {
+				return agg, fmt.Sprintf("unknown field %d at offset %d: %v", num, off, protowire.ParseError(m))
+			}
+			b = b[m:]
+			continue
+		}
+		v, m := protowire.ConsumeBytes(b)
+		if m < 0 {
+			return agg, fmt.Sprintf("%s (field %d) at offset %d: %v", topFieldName(num), num, off, protowire.ParseError(m))
+		}
+		b = b[m:]
+		switch num {
+		case fieldPartitionKeyTable:
+			agg.pkCount++
+			agg.keyBytes += len(v)
+		case fieldExplicitHashKeyTable:
+			agg.ehkCount++
+			agg.keyBytes += len(v)
+		case fieldRecords:
+			e, why := parseEntry(v)
+			if why != "" {
+				return agg, fmt.Sprintf("record %d: %s", agg.records, why)
+			}
+			if pkRec < 0 || e.pk > maxPK {
+				maxPK, pkRec = e.pk, agg.records
+			}
+			if e.hasEHK && (ehkRec < 0 || e.ehk > maxEHK) {
+				maxEHK, ehkRec = e.ehk, agg.records
+			}
+			if agg.records == 0 {
+				agg.first = off
+			}
+			agg.records++
+		}
+	}
+	if pkRec >= 0 && maxPK >= uint64(agg.pkCount) {
+		return agg, fmt.Sprintf("record %d: partition_key_index %d out of range (partition_key_table has %d entries)",
+			pkRec, maxPK, agg.pkCount)
+	}
+	if ehkRec >= 0 && maxEHK >= uint64(agg.ehkCount) {
+		return agg, fmt.Sprintf("record %d: explicit_hash_key_index %d out of range (explicit_hash_key_table has %d entries)",
+			ehkRec, maxEHK, agg.ehkCount)
+	}
+	return agg, ""
+}
+
+// parseEntry decodes one Record message, checking its required fields and
+// its tags.
+func parseEntry(b []byte) (e entry, reason string) {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return e, fmt.Sprintf("field tag: %v", protowire.ParseError(n))
+		}
+		b = b[n:]
+		switch {
+		case num == fieldPartitionKeyIndex && typ == protowire.VarintType:
+			e.pk, n = protowire.ConsumeVarint(b)
+			e.hasPK = true
+		case num == fieldExplicitHashKeyIndex && typ == protowire.VarintType:
+			e.ehk, n = protowire.ConsumeVarint(b)
+			e.hasEHK = true
+		case num == fieldData && typ == protowire.BytesType:
+			e.data, n = protowire.ConsumeBytes(b)
+			e.hasData = true
+		case num == fieldTags && typ == protowire.BytesType:
+			var tag []byte
+			if tag, n = protowire.ConsumeBytes(b); n >= 0 {
+				if why := checkTag(tag); why != "" {
+					return e, "tag: " + why
+				}
+			}
+		default:
+			n = protowire.ConsumeFieldValue(num, typ, b)
+		}
+		if n < 0 {
+			return e, fmt.Sprintf("field %d: %v", num, protowire.ParseError(n))
+		}
+		b = b[n:]
+	}
+	switch {
+	case !e.hasPK:
+		return e, "missing required field partition_key_index"
+	case !e.hasData:
+		return e, "missing required field data"
+	}
+	// Cap the slice so that appending to a user record's data can never
+	// overwrite the bytes after it in the input.
+	e.data = e.data[:len(e.data):len(e.data)]
+	return e, ""
+}
+
+// checkTag checks one Tag message: well formed, with its required key.
+func checkTag(b []byte) string {
+	hasKey := false
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeField(b)
+		if n < 0 {
+			return protowire.ParseError(n).Error()
+		}
+		if num == fieldTagKey && typ == protowire.BytesType {
+			hasKey = true
+		}
+		b = b[n:]
+	}
+	if !hasKey {
+		return "missing required field key"
+	}
+	return ""
+}
+
+// keyTables returns the partition key and explicit hash key tables, backed
+// by one string allocation for all the keys.
+func (a *aggregate) keyTables() (pks, ehks []string) {
+	n := a.pkCount + a.ehkCount
+	if n == 0 {
+		return nil, nil
+	}
+	var sb strings.Builder
+	sb.Grow(a.keyBytes)
+	// ends[i] is where the i-th key (in body order) ends in sb; negative
+	// (-end-1) for an explicit hash key.
+	var stack [64]int
+	ends := stack[:0]
+	for b := a.body; len(ends) < n; {
+		num, typ, t := protowire.ConsumeTag(b)
+		b = b[t:]
+		if typ == protowire.BytesType && (num == fieldPartitionKeyTable || num == fieldExplicitHashKeyTable) {
+			v, m := protowire.ConsumeBytes(b)
+			b = b[m:]
+			sb.Write(v)
+			if num == fieldPartitionKeyTable {
+				ends = append(ends, sb.Len())
+			} else {
+				ends = append(ends, -sb.Len()-1)
+			}
+			continue
+		}
+		b = b[protowire.ConsumeFieldValue(num, typ, b):]
+	}
+	all := sb.String()
+	keys := make([]string, n)
+	pks, ehks = keys[:0:a.pkCount], keys[a.pkCount:a.pkCount]
+	start := 0
+	for _, end := range ends {
+		if end >= 0 {
+			pks = append(pks, all[start:end])
+		} else {
+			end = -end - 1
+			ehks = append(ehks, all[start:end])
+		}
+		start = end
+	}
+	return pks, ehks
+}
+
+// each yields the user records of a checked aggregate, in order, and reports
+// whether yield asked for more.
+func (a *aggregate) each(yield func(UserRecord) bool) bool {
+	pks, ehks := a.keyTables()
+	var sub uint64
+	for b := a.body[a.first:]; len(b) > 0; {
+		num, typ, n := protowire.ConsumeTag(b)
+		b = b[n:]
+		if num != fieldRecords || typ != protowire.BytesType {
+			b = b[protowire.ConsumeFieldValue(num, typ, b):]
+			continue
+		}
+		v, m := protowire.ConsumeBytes(b)
+		b = b[m:]
+		e, _ := parseEntry(v)
+		u := UserRecord{
+			PartitionKey:                pks[e.pk],
+			Aggregated:                  true,
+			SubSequenceNumber:           sub,
+			Data:                        e.data,
+			SequenceNumber:              a.rec.SequenceNumber,
+			ApproximateArrivalTimestamp: a.rec.ApproximateArrivalTimestamp,
+		}
+		if e.hasEHK {
+			u.ExplicitHashKey, u.HasExplicitHashKey = ehks[e.ehk], true
+		}
+		if !yield(u) {
+			return false
+		}
+		sub++
+	}
+	return true
+}
