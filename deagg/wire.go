@@ -65,7 +65,7 @@ func parse(body []byte) (agg aggregate, reason string) {
 	pkRec, ehkRec := -1, -1 // the record holding the largest index seen
 	for b := body; len(b) > 0; {
 		off := len(body) - len(b)
-		num, typ, n := protowire.ConsumeTag(b)
+		num, typ, n := consumeTag(b)
 		if n < 0 {
 			return agg, fmt.Sprintf("field tag at offset %d: %v", off, protowire.ParseError(n))
 		}
@@ -120,11 +120,38 @@ func parse(body []byte) (agg aggregate, reason string) {
 	return agg, ""
 }
 
+// errCodeFieldNumber is protowire's error code for an invalid field number:
+// protowire.ParseError(errCodeFieldNumber) says so (a test checks it).
+const errCodeFieldNumber = -2
+
+// consumeTag is protowire.ConsumeTag that also rejects field numbers above
+// protowire.MaxValidNumber, as the protobuf runtime does.
+func consumeTag(b []byte) (protowire.Number, protowire.Type, int) {
+	num, typ, n := protowire.ConsumeTag(b)
+	if n >= 0 && num > protowire.MaxValidNumber {
+		return 0, 0, errCodeFieldNumber
+	}
+	return num, typ, n
+}
+
+// consumeField is protowire.ConsumeField with consumeTag's check.
+func consumeField(b []byte) (protowire.Number, protowire.Type, int) {
+	num, typ, n := consumeTag(b)
+	if n < 0 {
+		return 0, 0, n
+	}
+	m := protowire.ConsumeFieldValue(num, typ, b[n:])
+	if m < 0 {
+		return 0, 0, m
+	}
+	return num, typ, n + m
+}
+
 // parseEntry decodes one Record message, checking its required fields and
 // its tags.
 func parseEntry(b []byte) (e entry, reason string) {
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
+		num, typ, n := consumeTag(b)
 		if n < 0 {
 			return e, fmt.Sprintf("field tag: %v", protowire.ParseError(n))
 		}
@@ -170,7 +197,7 @@ func parseEntry(b []byte) (e entry, reason string) {
 func checkTag(b []byte) string {
 	hasKey := false
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeField(b)
+		num, typ, n := consumeField(b)
 		if n < 0 {
 			return protowire.ParseError(n).Error()
 		}
