@@ -90,7 +90,14 @@ func IterRecord(record Record, opts ...Option) iter.Seq2[UserRecord, error] {
 
 // appendRecord is AppendRecord with options already applied.
 func (o options) appendRecord(dst []UserRecord, rec *Record) ([]UserRecord, error) {
-	agg, isAgg, err := o.open(rec)
+	body, ok := verifiedBody(rec.Data)
+	if !ok {
+		return append(dst, passThrough(rec)), nil
+	}
+	if out, ok := appendFast(dst, body, rec); ok {
+		return out, nil
+	}
+	agg, isAgg, err := o.parse(rec, body)
 	if err != nil {
 		return dst, err
 	}
@@ -125,6 +132,11 @@ func (o options) open(rec *Record) (agg aggregate, isAgg bool, err error) {
 	if !ok {
 		return agg, false, nil
 	}
+	return o.parse(rec, body)
+}
+
+// parse is open for a body whose MD5 has been checked.
+func (o options) parse(rec *Record, body []byte) (agg aggregate, isAgg bool, err error) {
 	agg, reason := parse(body)
 	if reason != "" {
 		if o.passThroughCorrupt {

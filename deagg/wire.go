@@ -2,6 +2,7 @@ package deagg
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -67,22 +68,22 @@ func parse(body []byte) (agg aggregate, reason string) {
 		off := len(body) - len(b)
 		num, typ, n := consumeTag(b)
 		if n < 0 {
-			return agg, fmt.Sprintf("field tag at offset %d: %v", off, protowire.ParseError(n))
+			return agg, fmt.Sprintf("field tag at offset %d: %s", off, wireError(n))
 		}
 		b = b[n:]
 		if typ != protowire.BytesType || num < fieldPartitionKeyTable || num > fieldRecords {
 			// Unknown field (or a known one with another wire type, which
 			// protobuf parsers also treat as unknown): skip it.
-			m := protowire.ConsumeFieldValue(num, typ, b)
+			m := consumeValue(num, typ, b)
 			if m < 0 {
-				return agg, fmt.Sprintf("unknown field %d at offset %d: %v", num, off, protowire.ParseError(m))
+				return agg, fmt.Sprintf("unknown field %d at offset %d: %s", num, off, wireError(m))
 			}
 			b = b[m:]
 			continue
 		}
-		v, m := protowire.ConsumeBytes(b)
+		v, m := consumeBytes(b)
 		if m < 0 {
-			return agg, fmt.Sprintf("%s (field %d) at offset %d: %v", topFieldName(num), num, off, protowire.ParseError(m))
+			return agg, fmt.Sprintf("%s (field %d) at offset %d: %s", topFieldName(num), num, off, wireError(m))
 		}
 		b = b[m:]
 		switch num {
@@ -120,18 +121,77 @@ func parse(body []byte) (agg aggregate, reason string) {
 	return agg, ""
 }
 
-// errCodeFieldNumber is protowire's error code for an invalid field number:
-// protowire.ParseError(errCodeFieldNumber) says so (a test checks it).
-const errCodeFieldNumber = -2
+// protowire's error codes (see protowire.ParseError; a test checks them).
+const (
+	errCodeTruncated   = -1
+	errCodeFieldNumber = -2
+)
 
-// consumeTag is protowire.ConsumeTag that also rejects field numbers above
-// protowire.MaxValidNumber, as the protobuf runtime does.
+// wireError describes a negative length from protowire: the same meaning as
+// protowire.ParseError(n), without its deliberately unstable text.
+func wireError(n int) string {
+	switch n {
+	case errCodeTruncated:
+		return "truncated (unexpected end of data)"
+	case errCodeFieldNumber:
+		return "invalid field number"
+	case -3:
+		return "varint overflow"
+	case -4:
+		return "reserved wire type"
+	case -5:
+		return "mismatched end group marker"
+	case -6:
+		return "groups nested too deep"
+	}
+	return "malformed protobuf"
+}
+
+// consumeTag is protowire.ConsumeTag with a fast path for one-byte tags,
+// that also rejects field numbers above protowire.MaxValidNumber, as the
+// protobuf runtime does.
 func consumeTag(b []byte) (protowire.Number, protowire.Type, int) {
+	if len(b) > 0 && b[0] < 0x80 && b[0] >= 8 {
+		return protowire.Number(b[0] >> 3), protowire.Type(b[0] & 7), 1
+	}
+	return consumeLongTag(b)
+}
+
+func consumeLongTag(b []byte) (protowire.Number, protowire.Type, int) {
 	num, typ, n := protowire.ConsumeTag(b)
 	if n >= 0 && num > protowire.MaxValidNumber {
 		return 0, 0, errCodeFieldNumber
 	}
 	return num, typ, n
+}
+
+// consumeVarint is protowire.ConsumeVarint with a fast path for one byte.
+func consumeVarint(b []byte) (uint64, int) {
+	if len(b) > 0 && b[0] < 0x80 {
+		return uint64(b[0]), 1
+	}
+	return protowire.ConsumeVarint(b)
+}
+
+// consumeBytes is protowire.ConsumeBytes built on consumeVarint.
+func consumeBytes(b []byte) ([]byte, int) {
+	m, n := consumeVarint(b)
+	if n < 0 {
+		return nil, n
+	}
+	if m > uint64(len(b)-n) {
+		return nil, errCodeTruncated
+	}
+	return b[n : n+int(m)], n + int(m)
+}
+
+// consumeValue skips a field value, as protowire.ConsumeFieldValue.
+func consumeValue(num protowire.Number, typ protowire.Type, b []byte) int {
+	if typ == protowire.BytesType {
+		_, n := consumeBytes(b)
+		return n
+	}
+	return protowire.ConsumeFieldValue(num, typ, b)
 }
 
 // consumeField is protowire.ConsumeField with consumeTag's check.
@@ -140,7 +200,7 @@ func consumeField(b []byte) (protowire.Number, protowire.Type, int) {
 	if n < 0 {
 		return 0, 0, n
 	}
-	m := protowire.ConsumeFieldValue(num, typ, b[n:])
+	m := consumeValue(num, typ, b[n:])
 	if m < 0 {
 		return 0, 0, m
 	}
@@ -153,31 +213,31 @@ func parseEntry(b []byte) (e entry, reason string) {
 	for len(b) > 0 {
 		num, typ, n := consumeTag(b)
 		if n < 0 {
-			return e, fmt.Sprintf("field tag: %v", protowire.ParseError(n))
+			return e, fmt.Sprintf("field tag: %s", wireError(n))
 		}
 		b = b[n:]
 		switch {
 		case num == fieldPartitionKeyIndex && typ == protowire.VarintType:
-			e.pk, n = protowire.ConsumeVarint(b)
+			e.pk, n = consumeVarint(b)
 			e.hasPK = true
 		case num == fieldExplicitHashKeyIndex && typ == protowire.VarintType:
-			e.ehk, n = protowire.ConsumeVarint(b)
+			e.ehk, n = consumeVarint(b)
 			e.hasEHK = true
 		case num == fieldData && typ == protowire.BytesType:
-			e.data, n = protowire.ConsumeBytes(b)
+			e.data, n = consumeBytes(b)
 			e.hasData = true
 		case num == fieldTags && typ == protowire.BytesType:
 			var tag []byte
-			if tag, n = protowire.ConsumeBytes(b); n >= 0 {
+			if tag, n = consumeBytes(b); n >= 0 {
 				if why := checkTag(tag); why != "" {
 					return e, "tag: " + why
 				}
 			}
 		default:
-			n = protowire.ConsumeFieldValue(num, typ, b)
+			n = consumeValue(num, typ, b)
 		}
 		if n < 0 {
-			return e, fmt.Sprintf("field %d: %v", num, protowire.ParseError(n))
+			return e, fmt.Sprintf("field %d: %s", num, wireError(n))
 		}
 		b = b[n:]
 	}
@@ -199,7 +259,7 @@ func checkTag(b []byte) string {
 	for len(b) > 0 {
 		num, typ, n := consumeField(b)
 		if n < 0 {
-			return protowire.ParseError(n).Error()
+			return wireError(n)
 		}
 		if num == fieldTagKey && typ == protowire.BytesType {
 			hasKey = true
@@ -213,7 +273,8 @@ func checkTag(b []byte) string {
 }
 
 // keyTables returns the partition key and explicit hash key tables, backed
-// by one string allocation for all the keys.
+// by one string allocation for all the keys. It reads body only until it has
+// found a.pkCount + a.ehkCount keys.
 func (a *aggregate) keyTables() (pks, ehks []string) {
 	n := a.pkCount + a.ehkCount
 	if n == 0 {
@@ -226,20 +287,20 @@ func (a *aggregate) keyTables() (pks, ehks []string) {
 	var stack [64]int
 	ends := stack[:0]
 	for b := a.body; len(ends) < n; {
-		num, typ, t := protowire.ConsumeTag(b)
+		num, typ, t := consumeTag(b)
 		b = b[t:]
-		if typ == protowire.BytesType && (num == fieldPartitionKeyTable || num == fieldExplicitHashKeyTable) {
-			v, m := protowire.ConsumeBytes(b)
-			b = b[m:]
-			sb.Write(v)
-			if num == fieldPartitionKeyTable {
-				ends = append(ends, sb.Len())
-			} else {
-				ends = append(ends, -sb.Len()-1)
-			}
+		if typ != protowire.BytesType || (num != fieldPartitionKeyTable && num != fieldExplicitHashKeyTable) {
+			b = b[consumeValue(num, typ, b):]
 			continue
 		}
-		b = b[protowire.ConsumeFieldValue(num, typ, b):]
+		v, m := consumeBytes(b)
+		b = b[m:]
+		sb.Write(v)
+		if num == fieldPartitionKeyTable {
+			ends = append(ends, sb.Len())
+		} else {
+			ends = append(ends, -sb.Len()-1)
+		}
 	}
 	all := sb.String()
 	keys := make([]string, n)
@@ -257,36 +318,123 @@ func (a *aggregate) keyTables() (pks, ehks []string) {
 	return pks, ehks
 }
 
-// each yields the user records of a checked aggregate, in order, and reports
-// whether yield asked for more.
+// userRecord makes the user record of entry e, the sub-th of a.
+func (a *aggregate) userRecord(e *entry, sub uint64, pks, ehks []string) UserRecord {
+	u := UserRecord{
+		PartitionKey:                pks[e.pk],
+		Aggregated:                  true,
+		SubSequenceNumber:           sub,
+		Data:                        e.data,
+		SequenceNumber:              a.rec.SequenceNumber,
+		ApproximateArrivalTimestamp: a.rec.ApproximateArrivalTimestamp,
+	}
+	if e.hasEHK {
+		u.ExplicitHashKey, u.HasExplicitHashKey = ehks[e.ehk], true
+	}
+	return u
+}
+
+// each yields the user records of an aggregate that parse has checked, in
+// order, and reports whether yield asked for more.
 func (a *aggregate) each(yield func(UserRecord) bool) bool {
 	pks, ehks := a.keyTables()
 	var sub uint64
 	for b := a.body[a.first:]; len(b) > 0; {
-		num, typ, n := protowire.ConsumeTag(b)
+		num, typ, n := consumeTag(b)
 		b = b[n:]
 		if num != fieldRecords || typ != protowire.BytesType {
-			b = b[protowire.ConsumeFieldValue(num, typ, b):]
+			b = b[consumeValue(num, typ, b):]
 			continue
 		}
-		v, m := protowire.ConsumeBytes(b)
+		v, m := consumeBytes(b)
 		b = b[m:]
 		e, _ := parseEntry(v)
-		u := UserRecord{
-			PartitionKey:                pks[e.pk],
-			Aggregated:                  true,
-			SubSequenceNumber:           sub,
-			Data:                        e.data,
-			SequenceNumber:              a.rec.SequenceNumber,
-			ApproximateArrivalTimestamp: a.rec.ApproximateArrivalTimestamp,
-		}
-		if e.hasEHK {
-			u.ExplicitHashKey, u.HasExplicitHashKey = ehks[e.ehk], true
-		}
-		if !yield(u) {
+		if !yield(a.userRecord(&e, sub, pks, ehks)) {
 			return false
 		}
 		sub++
 	}
 	return true
+}
+
+// scan reads the top level of body only: it counts the key table entries
+// and the records, without looking inside the records. ok is false when
+// the top level is malformed or a key table entry follows a record (a
+// layout no aggregator writes): then only parse can tell.
+func scan(body []byte) (agg aggregate, ok bool) {
+	agg.body = body
+	agg.first = len(body)
+	for b := body; len(b) > 0; {
+		off := len(body) - len(b)
+		num, typ, n := consumeTag(b)
+		if n < 0 {
+			return agg, false
+		}
+		b = b[n:]
+		if typ != protowire.BytesType {
+			m := protowire.ConsumeFieldValue(num, typ, b)
+			if m < 0 {
+				return agg, false
+			}
+			b = b[m:]
+			continue
+		}
+		v, m := consumeBytes(b)
+		if m < 0 {
+			return agg, false
+		}
+		b = b[m:]
+		switch num {
+		case fieldPartitionKeyTable, fieldExplicitHashKeyTable:
+			if agg.records > 0 {
+				return agg, false
+			}
+			if num == fieldPartitionKeyTable {
+				agg.pkCount++
+			} else {
+				agg.ehkCount++
+			}
+			agg.keyBytes += len(v)
+		case fieldRecords:
+			if agg.records == 0 {
+				agg.first = off
+			}
+			agg.records++
+		}
+	}
+	return agg, true
+}
+
+// appendFast appends the user records of body to dst in one pass over the
+// records, for the layout every aggregator writes (key tables first). It
+// checks each record as it goes; ok false means dst is returned unchanged
+// and the caller must take the two-pass path, which finds the reason.
+func appendFast(dst []UserRecord, body []byte, rec *Record) (_ []UserRecord, ok bool) {
+	agg, ok := scan(body)
+	if !ok {
+		return dst, false
+	}
+	agg.rec = rec
+	pks, ehks := agg.keyTables()
+	n0 := len(dst)
+	dst = slices.Grow(dst, agg.records)
+	var sub uint64
+	for b := body[agg.first:]; len(b) > 0; {
+		num, typ, n := consumeTag(b)
+		b = b[n:]
+		if num != fieldRecords || typ != protowire.BytesType {
+			b = b[consumeValue(num, typ, b):]
+			continue
+		}
+		v, m := consumeBytes(b)
+		b = b[m:]
+		e, why := parseEntry(v)
+		if why != "" || e.pk >= uint64(len(pks)) || (e.hasEHK && e.ehk >= uint64(len(ehks))) {
+			clear(dst[n0:])
+			return dst[:n0], false
+		}
+		dst = append(dst, agg.userRecord(&e, sub, pks, ehks))
+		sub++
+	}
+	return dst, true
 }
