@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/kclgo/kclgo/deagg"
 )
@@ -126,5 +127,52 @@ func BenchmarkAggregate(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkVsMD5 times deaggregation and crypto/md5 alone over the same
+// bytes alternately, in the same loop, and reports the ratio of their
+// fastest runs: on a busy machine, other load inflates both benchmarks above
+// unevenly, but rarely the fastest of many alternating runs.
+func BenchmarkVsMD5(b *testing.B) {
+	for _, s := range benchShapes {
+		rec := s.aggregate(b)
+		recs := []deagg.Record{rec}
+		body := rec.Data[len(deagg.Magic) : len(rec.Data)-md5.Size]
+		forms := []struct {
+			name string
+			run  func(dst []deagg.UserRecord) []deagg.UserRecord
+		}{
+			{"append", func(dst []deagg.UserRecord) []deagg.UserRecord {
+				dst, _ = deagg.AppendUserRecords(dst[:0], recs)
+				return dst
+			}},
+			{"iter", func(dst []deagg.UserRecord) []deagg.UserRecord {
+				for u := range deagg.Iter(recs) {
+					dst = append(dst[:0], u)
+				}
+				return dst
+			}},
+		}
+		for _, form := range forms {
+			b.Run(s.name+"/"+form.name, func(b *testing.B) {
+				b.SetBytes(int64(len(rec.Data)))
+				b.ReportAllocs()
+				dst := make([]deagg.UserRecord, 0, s.records)
+				bestMD5, bestDeagg := time.Duration(1<<62), time.Duration(1<<62)
+				for b.Loop() {
+					t0 := time.Now()
+					_ = md5.Sum(body)
+					t1 := time.Now()
+					dst = form.run(dst)
+					t2 := time.Now()
+					bestMD5 = min(bestMD5, t1.Sub(t0))
+					bestDeagg = min(bestDeagg, t2.Sub(t1))
+				}
+				b.ReportMetric(float64(bestMD5.Nanoseconds()), "md5-min-ns")
+				b.ReportMetric(float64(bestDeagg.Nanoseconds()), "deagg-min-ns")
+				b.ReportMetric(float64(bestDeagg)/float64(bestMD5), "x-md5")
+			})
+		}
 	}
 }

@@ -137,7 +137,7 @@ func (o options) open(rec *Record) (agg aggregate, isAgg bool, err error) {
 
 // parse is open for a body whose MD5 has been checked.
 func (o options) parse(rec *Record, body []byte) (agg aggregate, isAgg bool, err error) {
-	agg, reason := parse(body)
+	agg, reason := check(body)
 	if reason != "" {
 		if o.passThroughCorrupt {
 			return agg, false, nil

@@ -208,7 +208,8 @@ func consumeField(b []byte) (protowire.Number, protowire.Type, int) {
 }
 
 // parseEntry decodes one Record message, checking its required fields and
-// its tags.
+// its tags: any encoding, valid or not (walker.next has a fast path for the
+// usual one).
 func parseEntry(b []byte) (e entry, reason string) {
 	for len(b) > 0 {
 		num, typ, n := consumeTag(b)
@@ -318,43 +319,145 @@ func (a *aggregate) keyTables() (pks, ehks []string) {
 	return pks, ehks
 }
 
-// userRecord makes the user record of entry e, the sub-th of a.
-func (a *aggregate) userRecord(e *entry, sub uint64, pks, ehks []string) UserRecord {
-	u := UserRecord{
-		PartitionKey:                pks[e.pk],
-		Aggregated:                  true,
-		SubSequenceNumber:           sub,
-		Data:                        e.data,
-		SequenceNumber:              a.rec.SequenceNumber,
-		ApproximateArrivalTimestamp: a.rec.ApproximateArrivalTimestamp,
-	}
+// setUserRecord makes *u the user record of entry e, the sub-th of a. It
+// sets every field, one by one: cheaper than copying a whole struct.
+func (a *aggregate) setUserRecord(u *UserRecord, e *entry, sub uint64, pks, ehks []string) {
+	u.PartitionKey = pks[e.pk]
 	if e.hasEHK {
 		u.ExplicitHashKey, u.HasExplicitHashKey = ehks[e.ehk], true
+	} else {
+		u.ExplicitHashKey, u.HasExplicitHashKey = "", false
 	}
-	return u
+	u.Aggregated = true
+	u.SubSequenceNumber = sub
+	u.Data = e.data
+	u.SequenceNumber = a.rec.SequenceNumber
+	u.ApproximateArrivalTimestamp = a.rec.ApproximateArrivalTimestamp
+}
+
+// walker walks the Record messages of a body from its first records field,
+// skipping any other field.
+type walker struct {
+	b   []byte
+	e   entry // the Record next found
+	bad bool  // a malformed field or Record stopped the walk
+}
+
+// next decodes the next Record into w.e. It returns false at the end of the
+// body, or when w.bad.
+func (w *walker) next() bool {
+	b := w.b
+	for len(b) > 0 {
+		var v []byte
+		switch {
+		// Fast paths: a records field whose length takes one or two bytes.
+		case len(b) >= 2 && b[0] == 0x1a && b[1] < 0x80 && int(b[1]) <= len(b)-2:
+			v, b = b[2:2+int(b[1])], b[2+int(b[1]):]
+		case len(b) >= 3 && b[0] == 0x1a && b[1] >= 0x80 && b[2] < 0x80 &&
+			int(b[1]&0x7f)|int(b[2])<<7 <= len(b)-3:
+			l := int(b[1]&0x7f) | int(b[2])<<7
+			v, b = b[3:3+l], b[3+l:]
+		default:
+			num, typ, n := consumeTag(b)
+			if n < 0 {
+				w.bad = true
+				return false
+			}
+			b = b[n:]
+			if num != fieldRecords || typ != protowire.BytesType {
+				m := consumeValue(num, typ, b)
+				if m < 0 {
+					w.bad = true
+					return false
+				}
+				b = b[m:]
+				continue
+			}
+			var m int
+			if v, m = consumeBytes(b); m < 0 {
+				w.bad = true
+				return false
+			}
+			b = b[m:]
+		}
+		w.b = b
+		if w.fastEntry(v) {
+			return true
+		}
+		var why string
+		if w.e, why = parseEntry(v); why != "" {
+			w.bad = true
+			return false
+		}
+		return true
+	}
+	w.b = b
+	return false
+}
+
+// fastEntry decodes v into w.e when it has the layout aggregators write:
+// partition_key_index, maybe explicit_hash_key_index, data, each once, in
+// that order, indexes below 128 and data shorter than 16 KiB. It reports
+// whether it did; if not, parseEntry must.
+func (w *walker) fastEntry(v []byte) bool {
+	if len(v) < 4 || v[0] != 0x08 || v[1] >= 0x80 {
+		return false
+	}
+	e := &w.e
+	e.pk, e.hasPK, e.ehk, e.hasEHK = uint64(v[1]), true, 0, false
+	i := 2
+	if v[2] == 0x10 && len(v) > 5 && v[3] < 0x80 {
+		e.ehk, e.hasEHK = uint64(v[3]), true
+		i = 4
+	}
+	if v[i] != 0x1a || i+1 >= len(v) {
+		return false
+	}
+	if l := int(v[i+1]); l < 0x80 && i+2+l == len(v) {
+		e.data, e.hasData = v[i+2:len(v):len(v)], true
+		return true
+	}
+	if i+2 < len(v) && v[i+1] >= 0x80 && v[i+2] < 0x80 && i+3+(int(v[i+1]&0x7f)|int(v[i+2])<<7) == len(v) {
+		e.data, e.hasData = v[i+3:len(v):len(v)], true
+		return true
+	}
+	return false
 }
 
 // each yields the user records of an aggregate that parse has checked, in
 // order, and reports whether yield asked for more.
 func (a *aggregate) each(yield func(UserRecord) bool) bool {
 	pks, ehks := a.keyTables()
-	var sub uint64
-	for b := a.body[a.first:]; len(b) > 0; {
-		num, typ, n := consumeTag(b)
-		b = b[n:]
-		if num != fieldRecords || typ != protowire.BytesType {
-			b = b[consumeValue(num, typ, b):]
-			continue
-		}
-		v, m := consumeBytes(b)
-		b = b[m:]
-		e, _ := parseEntry(v)
-		if !yield(a.userRecord(&e, sub, pks, ehks)) {
+	w := walker{b: a.body[a.first:]}
+	for sub := uint64(0); w.next(); sub++ {
+		var u UserRecord
+		a.setUserRecord(&u, &w.e, sub, pks, ehks)
+		if !yield(u) {
 			return false
 		}
-		sub++
 	}
 	return true
+}
+
+// check is the first pass of the two-pass path: it checks body in full and
+// returns the counts each needs, or a reason. The usual layout takes scan
+// and walker's fast paths; anything else, valid or not, takes parse, which
+// names the problem.
+func check(body []byte) (aggregate, string) {
+	agg, ok := scan(body)
+	if !ok {
+		return parse(body)
+	}
+	w := walker{b: body[agg.first:]}
+	for w.next() {
+		if w.e.pk >= uint64(agg.pkCount) || (w.e.hasEHK && w.e.ehk >= uint64(agg.ehkCount)) {
+			return parse(body)
+		}
+	}
+	if w.bad {
+		return parse(body)
+	}
+	return agg, ""
 }
 
 // scan reads the top level of body only: it counts the key table entries
@@ -418,23 +521,19 @@ func appendFast(dst []UserRecord, body []byte, rec *Record) (_ []UserRecord, ok 
 	pks, ehks := agg.keyTables()
 	n0 := len(dst)
 	dst = slices.Grow(dst, agg.records)
-	var sub uint64
-	for b := body[agg.first:]; len(b) > 0; {
-		num, typ, n := consumeTag(b)
-		b = b[n:]
-		if num != fieldRecords || typ != protowire.BytesType {
-			b = b[consumeValue(num, typ, b):]
-			continue
+	w := walker{b: body[agg.first:]}
+	for sub := uint64(0); w.next(); sub++ {
+		e := &w.e
+		if e.pk >= uint64(len(pks)) || (e.hasEHK && e.ehk >= uint64(len(ehks))) || len(dst) == cap(dst) {
+			w.bad = true
+			break
 		}
-		v, m := consumeBytes(b)
-		b = b[m:]
-		e, why := parseEntry(v)
-		if why != "" || e.pk >= uint64(len(pks)) || (e.hasEHK && e.ehk >= uint64(len(ehks))) {
-			clear(dst[n0:])
-			return dst[:n0], false
-		}
-		dst = append(dst, agg.userRecord(&e, sub, pks, ehks))
-		sub++
+		dst = dst[:len(dst)+1] // slices.Grow made room for agg.records
+		agg.setUserRecord(&dst[len(dst)-1], e, sub, pks, ehks)
+	}
+	if w.bad {
+		clear(dst[n0:])
+		return dst[:n0], false
 	}
 	return dst, true
 }
