@@ -335,12 +335,33 @@ func (a *aggregate) setUserRecord(u *UserRecord, e *entry, sub uint64, pks, ehks
 	u.ApproximateArrivalTimestamp = a.rec.ApproximateArrivalTimestamp
 }
 
+// recordHeader is the fast path for the header of a records field whose
+// length takes one or two bytes: it returns the header length and the
+// value length, or 0, 0 when b starts otherwise or the value is truncated.
+func recordHeader(b []byte) (n, l int) {
+	switch {
+	case len(b) >= 2 && b[0] == 0x1a && b[1] < 0x80:
+		n, l = 2, int(b[1])
+	case len(b) >= 3 && b[0] == 0x1a && b[2] < 0x80:
+		n, l = 3, int(b[1]&0x7f)|int(b[2])<<7
+	default:
+		return 0, 0
+	}
+	if l > len(b)-n {
+		return 0, 0
+	}
+	return n, l
+}
+
 // walker walks the Record messages of a body from its first records field,
 // skipping any other field.
 type walker struct {
 	b   []byte
 	e   entry // the Record next found
 	bad bool  // a malformed field or Record stopped the walk
+
+	// What the walk skipped so far: key table entries.
+	pkCount, ehkCount, keyBytes int
 }
 
 // next decodes the next Record into w.e. It returns false at the end of the
@@ -349,15 +370,9 @@ func (w *walker) next() bool {
 	b := w.b
 	for len(b) > 0 {
 		var v []byte
-		switch {
-		// Fast paths: a records field whose length takes one or two bytes.
-		case len(b) >= 2 && b[0] == 0x1a && b[1] < 0x80 && int(b[1]) <= len(b)-2:
-			v, b = b[2:2+int(b[1])], b[2+int(b[1]):]
-		case len(b) >= 3 && b[0] == 0x1a && b[1] >= 0x80 && b[2] < 0x80 &&
-			int(b[1]&0x7f)|int(b[2])<<7 <= len(b)-3:
-			l := int(b[1]&0x7f) | int(b[2])<<7
-			v, b = b[3:3+l], b[3+l:]
-		default:
+		if n, l := recordHeader(b); n > 0 {
+			v, b = b[n:n+l], b[n+l:]
+		} else {
 			num, typ, n := consumeTag(b)
 			if n < 0 {
 				w.bad = true
@@ -369,6 +384,15 @@ func (w *walker) next() bool {
 				if m < 0 {
 					w.bad = true
 					return false
+				}
+				if typ == protowire.BytesType && (num == fieldPartitionKeyTable || num == fieldExplicitHashKeyTable) {
+					key, _ := consumeBytes(b)
+					w.keyBytes += len(key)
+					if num == fieldPartitionKeyTable {
+						w.pkCount++
+					} else {
+						w.ehkCount++
+					}
 				}
 				b = b[m:]
 				continue
@@ -440,23 +464,23 @@ func (a *aggregate) each(yield func(UserRecord) bool) bool {
 }
 
 // check is the first pass of the two-pass path: it checks body in full and
-// returns the counts each needs, or a reason. The usual layout takes scan
-// and walker's fast paths; anything else, valid or not, takes parse, which
-// names the problem.
+// returns the counts each needs, or a reason. It walks with walker's fast
+// paths and leaves any problem to parse, which names it.
 func check(body []byte) (aggregate, string) {
-	agg, ok := scan(body)
-	if !ok {
-		return parse(body)
-	}
-	w := walker{b: body[agg.first:]}
+	w := walker{b: body}
+	var maxPK, maxEHK uint64
+	agg := aggregate{body: body} // first 0: each walks from the top, over the key tables again
 	for w.next() {
-		if w.e.pk >= uint64(agg.pkCount) || (w.e.hasEHK && w.e.ehk >= uint64(agg.ehkCount)) {
-			return parse(body)
+		agg.records++
+		maxPK = max(maxPK, w.e.pk)
+		if w.e.hasEHK {
+			maxEHK = max(maxEHK, w.e.ehk+1)
 		}
 	}
-	if w.bad {
+	if w.bad || (agg.records > 0 && maxPK >= uint64(w.pkCount)) || maxEHK > uint64(w.ehkCount) {
 		return parse(body)
 	}
+	agg.pkCount, agg.ehkCount, agg.keyBytes = w.pkCount, w.ehkCount, w.keyBytes
 	return agg, ""
 }
 
@@ -469,6 +493,14 @@ func scan(body []byte) (agg aggregate, ok bool) {
 	agg.first = len(body)
 	for b := body; len(b) > 0; {
 		off := len(body) - len(b)
+		if n, l := recordHeader(b); n > 0 {
+			if agg.records == 0 {
+				agg.first = off
+			}
+			agg.records++
+			b = b[n+l:]
+			continue
+		}
 		num, typ, n := consumeTag(b)
 		if n < 0 {
 			return agg, false
