@@ -111,12 +111,12 @@ func parse(body []byte) (agg aggregate, reason string) {
 		}
 	}
 	if pkRec >= 0 && maxPK >= uint64(agg.pkCount) {
-		return agg, fmt.Sprintf("record %d: partition_key_index %d out of range (partition_key_table has %d entries)",
-			pkRec, maxPK, agg.pkCount)
+		return agg, fmt.Sprintf("record %d: partition_key_index %d out of range (partition_key_table has %s)",
+			pkRec, maxPK, entries(agg.pkCount))
 	}
 	if ehkRec >= 0 && maxEHK >= uint64(agg.ehkCount) {
-		return agg, fmt.Sprintf("record %d: explicit_hash_key_index %d out of range (explicit_hash_key_table has %d entries)",
-			ehkRec, maxEHK, agg.ehkCount)
+		return agg, fmt.Sprintf("record %d: explicit_hash_key_index %d out of range (explicit_hash_key_table has %s)",
+			ehkRec, maxEHK, entries(agg.ehkCount))
 	}
 	return agg, ""
 }
@@ -205,6 +205,14 @@ func consumeField(b []byte) (protowire.Number, protowire.Type, int) {
 		return 0, 0, m
 	}
 	return num, typ, n + m
+}
+
+// entries says how many entries a table has.
+func entries(n int) string {
+	if n == 1 {
+		return "1 entry"
+	}
+	return fmt.Sprintf("%d entries", n)
 }
 
 // parseEntry decodes one Record message, checking its required fields and
