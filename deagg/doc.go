@@ -40,10 +40,19 @@
 // Deaggregation does not copy data: UserRecord.Data is a sub-slice of the
 // input Record.Data (a pass-through record's Data is the input itself), so
 // modifying one modifies the other, and a user record keeps the whole input
-// buffer alive. Copy Data (bytes.Clone) to keep a user record longer than its
-// input. Partition and explicit hash keys are strings shared by every user
-// record that points at the same table entry: a call allocates a constant
-// number of times, not per user record.
+// buffer alive. Copy Data (bytes.Clone) before changing it, or to keep a few
+// small user records without their large input. Data's capacity ends with
+// it, so appending to it copies instead of overwriting the next record.
+//
+// # Cost
+//
+// The MD5 check reads every byte, and is most of the cost; the protobuf is
+// read in place with google.golang.org/protobuf/encoding/protowire. The keys
+// of one aggregate share one string allocation, and user records point at
+// them, so a call allocates a constant number of times, never per user
+// record; [AppendUserRecords] with a reused dst (dst[:0]) allocates only for
+// the keys. The benchmarks (BenchmarkVsMD5) compare with crypto/md5 alone
+// over the same bytes.
 //
 // # Aggregation
 //

@@ -191,16 +191,20 @@ func FuzzDeaggregate(f *testing.F) {
 // keys so tables are shared, data of any length and content.
 func entriesFrom(in []byte) []deagg.Entry {
 	var out []deagg.Entry
-	for len(in) >= 3 && len(out) < 300 { // at most ~7 MB of data
+	budget := 256 << 10 // bytes of data in all: keeps each run, and minimizing, fast
+	for len(in) >= 3 && len(out) < 300 {
 		ctl, pkSel, n := in[0], in[1], int(in[2])
 		in = in[3:]
 		if ctl&0x80 != 0 { // a longer record
 			n *= 97
 		}
+		if n > budget {
+			break
+		}
+		budget -= n
 		data := make([]byte, n)
-		for i := range data {
-			if len(in) > 0 {
-				data[i] = in[i%len(in)]
+		if len(in) > 0 {
+			for i := 0; i < n; i += copy(data[i:], in) {
 			}
 		}
 		e := deagg.Entry{PartitionKey: fmt.Sprintf("pk-%d", pkSel%16), Data: data}
