@@ -82,6 +82,10 @@ func (r *AggregatedRecord) Size() int { return len(r.Data) + len(r.PartitionKey)
 // Both styles of aws_kinesis_agg are offered: without OnComplete, Add returns
 // each aggregate as it fills; with OnComplete, Add hands it to the callback.
 // In both, Flush returns the last, partly filled one.
+//
+// Unlike the KPL, which sends a lone user record un-aggregated, every
+// AggregatedRecord is an aggregate, even of one record: so a consumer gets
+// its explicit hash key back, and deaggregation is the exact inverse.
 type Aggregator struct {
 	// MaxSize bounds the Size of every aggregate (data plus partition key,
 	// as Kinesis counts it). Zero or negative means MaxRecordSize (1 MiB);
