@@ -54,8 +54,9 @@ type Config struct {
 	// BatchMaxRecords bounds the entries per PutRecords call. Zero means
 	// MaxBatchRecords (500); larger values are lowered to it.
 	BatchMaxRecords int
-	// BatchMaxBytes bounds the bytes per PutRecords call. Zero means
-	// MaxBatchBytes (5 MiB); larger values are lowered to it.
+	// BatchMaxBytes bounds the bytes per PutRecords call (a call always
+	// carries at least one entry, however large). Zero means MaxBatchBytes
+	// (5 MiB); larger values are lowered to it.
 	BatchMaxBytes int
 
 	// MaxBufferedRecords bounds the user records Put but not yet delivered or

@@ -344,7 +344,8 @@ func (p *Producer) buildBatch(now time.Time) []*entry {
 			p.closeAggregate(s)
 		}
 		took := 0
-		for took < len(s.ready) && len(batch) < p.cfg.BatchMaxRecords && bytes+s.ready[took].size() <= p.cfg.BatchMaxBytes {
+		for took < len(s.ready) && len(batch) < p.cfg.BatchMaxRecords &&
+			(len(batch) == 0 || bytes+s.ready[took].size() <= p.cfg.BatchMaxBytes) {
 			e := s.ready[took]
 			e.shard = s
 			batch = append(batch, e)

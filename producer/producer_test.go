@@ -449,3 +449,18 @@ func TestReshardReroutesAggregates(t *testing.T) {
 	}
 	checkExactlyOnce(t, got, want, false)
 }
+
+func TestTinyBatchLimits(t *testing.T) {
+	f := newFake(2)
+	p := newProducer(t, f, producer.Config{Linger: time.Millisecond, BatchMaxBytes: 10, BatchMaxRecords: 1,
+		AggregationMaxSize: 100})
+	want := putMany(t, p, 2, 100, 5)
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got, _, _ := f.kclView()
+	checkExactlyOnce(t, got, want, true)
+	if st := p.Stats(); st.Requests != st.KinesisRecords {
+		t.Errorf("stats %+v: want one entry per call", st)
+	}
+}
