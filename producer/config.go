@@ -23,7 +23,10 @@ const (
 // Client is the part of *kinesis.Client the producer uses. Tests may pass a
 // fake.
 type Client interface {
+	// PutRecords sends a batch; the producer reads each result entry's
+	// ErrorCode and ShardId.
 	PutRecords(ctx context.Context, in *kinesis.PutRecordsInput, optFns ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error)
+	// ListShards lists the stream's shards, paginated by NextToken.
 	ListShards(ctx context.Context, in *kinesis.ListShardsInput, optFns ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error)
 }
 
@@ -70,9 +73,10 @@ type Config struct {
 	// than one per shard). Zero means 16.
 	MaxInFlight int
 
-	// RecordTTL is how long after Put a record may be retried before it is
-	// reported failed with ErrExpired. Zero means 30 s (the KPL's
-	// record_ttl).
+	// RecordTTL is how long after Put a record may be retried: an attempt
+	// that fails after it makes the record fail with ErrExpired (for an
+	// aggregate, the TTL of its oldest user record counts). A record is never
+	// failed before one attempt. Zero means 30 s (the KPL's record_ttl).
 	RecordTTL time.Duration
 	// RetryBaseDelay is the first retry's backoff; each further attempt
 	// doubles it, with jitter. Zero means 100 ms.

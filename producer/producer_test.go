@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/smithy-go"
 	"github.com/kclgo/kclgo/deagg"
 	"github.com/kclgo/kclgo/producer"
 )
@@ -462,5 +463,50 @@ func TestTinyBatchLimits(t *testing.T) {
 	checkExactlyOnce(t, got, want, true)
 	if st := p.Stats(); st.Requests != st.KinesisRecords {
 		t.Errorf("stats %+v: want one entry per call", st)
+	}
+}
+
+func TestPermanentErrorFailsAtOnce(t *testing.T) {
+	f := newFake(1)
+	f.callErr = func(int) error {
+		return &smithy.GenericAPIError{Code: "ResourceNotFoundException", Message: "stream s not found"}
+	}
+	p := newProducer(t, f, producer.Config{Linger: time.Millisecond})
+	if err := p.PutWithHashKey(context.Background(), "k", "42", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	err := p.Close(context.Background())
+	var fr *producer.FailedRecord
+	var ae smithy.APIError
+	if !errors.As(err, &fr) || !errors.As(err, &ae) || ae.ErrorCode() != "ResourceNotFoundException" {
+		t.Fatalf("Close: %v", err)
+	}
+	if fr.Attempts != 1 || fr.PartitionKey != "k" || fr.ExplicitHashKey != "42" || string(fr.Data) != "v" || errors.Is(err, producer.ErrExpired) {
+		t.Errorf("failed record %+v", fr)
+	}
+}
+
+func TestPutBlockedReturnsOnClose(t *testing.T) {
+	checkGoroutines(t)
+	f := newFake(1)
+	f.block = make(chan struct{})
+	p := newProducer(t, f, producer.Config{Linger: time.Millisecond, MaxBufferedRecords: 1})
+	if err := p.Put(context.Background(), "k", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	blocked := make(chan error)
+	go func() { blocked <- p.Put(context.Background(), "k", []byte("2")) }()
+	time.Sleep(20 * time.Millisecond)
+	closed := make(chan error)
+	go func() { closed <- p.Close(context.Background()) }()
+	if err := <-blocked; !errors.Is(err, producer.ErrClosed) {
+		t.Errorf("blocked Put: %v, want ErrClosed", err)
+	}
+	close(f.block)
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Stats(); st.RecordsDelivered != 1 || st.RecordsPut != 1 {
+		t.Errorf("stats %+v", st)
 	}
 }
