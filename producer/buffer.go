@@ -11,11 +11,13 @@ type buffer struct {
 	recs, bytes       int64
 	maxRecs, maxBytes int64
 	changed           chan struct{} // closed and replaced on release
+	onFull            func()        // called, unlocked, before each wait
 }
 
-func (b *buffer) init(maxRecs, maxBytes int64) {
+func (b *buffer) init(maxRecs, maxBytes int64, onFull func()) {
 	b.maxRecs, b.maxBytes = maxRecs, maxBytes
 	b.changed = make(chan struct{})
+	b.onFull = onFull
 }
 
 // acquire takes room for one record of n bytes, blocking while there is
@@ -31,6 +33,7 @@ func (b *buffer) acquire(ctx context.Context, n int64, closed <-chan struct{}) e
 		}
 		ch := b.changed
 		b.mu.Unlock()
+		b.onFull()
 		select {
 		case <-ch:
 		case <-ctx.Done():

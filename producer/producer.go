@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -28,6 +30,7 @@ type Producer struct {
 	wake      chan struct{} // pokes the dispatch loop
 	stop      chan struct{} // ends the dispatch loop
 	closedCh  chan struct{} // closed when Close starts
+	pressure  atomic.Bool   // a Put waits for room: send without lingering
 	wg        sync.WaitGroup
 
 	refreshMu   sync.Mutex // one refresh at a time
@@ -38,6 +41,7 @@ type Producer struct {
 	shards      map[string]*shard // open shards by id
 	order       []*shard          // open shards, in map order
 	rr          int               // round-robin start for batches
+	ready       readyTotals       // entries ready in all shards
 	inflight    int               // PutRecords calls in flight
 	flushers    int               // Flush calls waiting
 	closing     bool
@@ -83,30 +87,47 @@ type shard struct {
 	pending  []*userRecord // in agg
 	ready    []*entry      // complete entries waiting to be sent
 	readyB   int           // their bytes
+	total    *readyTotals  // the producer's, updated with ready
 	inflight bool
 	retryAt  time.Time
 	attempts int // consecutive failed calls, for backoff
 	stale    bool
 }
 
+// readyTotals counts the ready entries of all shards.
+type readyTotals struct{ n, bytes int }
+
 // push appends e to the ready entries.
 func (s *shard) push(e *entry) {
 	s.ready = append(s.ready, e)
 	s.readyB += e.size()
+	s.total.n++
+	s.total.bytes += e.size()
 }
 
 // pushFront puts es before the ready entries.
 func (s *shard) pushFront(es []*entry) {
 	s.ready = append(es, s.ready...)
-	s.readyB += entriesSize(es)
+	b := entriesSize(es)
+	s.readyB += b
+	s.total.n += len(es)
+	s.total.bytes += b
+}
+
+// take removes and returns the first n ready entries.
+func (s *shard) take(n int) []*entry {
+	es := slices.Clone(s.ready[:n])
+	clear(s.ready[:n]) // the array keeps no entry alive
+	s.ready = s.ready[n:]
+	b := entriesSize(es)
+	s.readyB -= b
+	s.total.n -= n
+	s.total.bytes -= b
+	return es
 }
 
 // takeReady removes and returns the ready entries.
-func (s *shard) takeReady() []*entry {
-	es := s.ready
-	s.ready, s.readyB = nil, 0
-	return es
-}
+func (s *shard) takeReady() []*entry { return s.take(len(s.ready)) }
 
 func entriesSize(es []*entry) int {
 	n := 0
@@ -142,7 +163,11 @@ func New(ctx context.Context, client Client, cfg Config) (*Producer, error) {
 		outstanding: map[uint64]int{},
 		progress:    make(chan struct{}),
 	}
-	p.buf.init(int64(p.cfg.MaxBufferedRecords), p.cfg.MaxBufferedBytes)
+	p.buf.init(int64(p.cfg.MaxBufferedRecords), p.cfg.MaxBufferedBytes, func() {
+		// A full buffer empties only by sending: send now, not at linger.
+		p.pressure.Store(true)
+		p.poke()
+	})
 	p.sendCtx, p.abortSend = context.WithCancel(context.Background())
 	m, err := p.listShards(ctx)
 	if err != nil {
@@ -229,7 +254,7 @@ func (p *Producer) route(r *userRecord) bool {
 		}
 	}
 	return wasEmpty || (len(s.ready) > readyBefore &&
-		(len(s.ready) >= p.cfg.BatchMaxRecords || s.readyB >= p.cfg.BatchMaxBytes))
+		(p.ready.n >= p.cfg.BatchMaxRecords || p.ready.bytes >= p.cfg.BatchMaxBytes))
 }
 
 // closeAggregate moves s's partial aggregate to its ready entries.
@@ -286,8 +311,9 @@ func (p *Producer) loop() {
 // dispatch starts as many PutRecords calls as are due and allowed, under
 // p.mu, and returns when it should run next (zero: when poked).
 func (p *Producer) dispatch(now time.Time) time.Time {
+	force := p.flushers > 0 || p.closing || p.pressure.Swap(false)
 	for p.inflight < p.cfg.MaxInFlight {
-		batch := p.buildBatch(now)
+		batch := p.buildBatch(now, force)
 		if len(batch) == 0 {
 			break
 		}
@@ -315,8 +341,8 @@ func (p *Producer) dispatch(now time.Time) time.Time {
 }
 
 // buildBatch takes the entries of one PutRecords call, under p.mu.
-func (p *Producer) buildBatch(now time.Time) []*entry {
-	force := p.flushers > 0 || p.closing
+// With force, every shard's records are due.
+func (p *Producer) buildBatch(now time.Time, force bool) []*entry {
 	due, readyN, readyB := false, 0, 0
 	for _, s := range p.order {
 		if s.inflight || s.empty() || s.retryAt.After(now) {
@@ -343,19 +369,18 @@ func (p *Producer) buildBatch(now time.Time) []*entry {
 		if force || !s.oldest().Add(p.cfg.Linger).After(now) {
 			p.closeAggregate(s)
 		}
-		took := 0
-		for took < len(s.ready) && len(batch) < p.cfg.BatchMaxRecords &&
-			(len(batch) == 0 || bytes+s.ready[took].size() <= p.cfg.BatchMaxBytes) {
-			e := s.ready[took]
-			e.shard = s
-			batch = append(batch, e)
-			bytes += e.size()
-			s.readyB -= e.size()
+		took, tookB := 0, 0
+		for took < len(s.ready) && len(batch)+took < p.cfg.BatchMaxRecords &&
+			(len(batch)+took == 0 || bytes+tookB+s.ready[took].size() <= p.cfg.BatchMaxBytes) {
+			tookB += s.ready[took].size()
 			took++
 		}
 		if took > 0 {
-			clear(s.ready[:took])
-			s.ready = s.ready[took:]
+			for _, e := range s.take(took) {
+				e.shard = s
+				batch = append(batch, e)
+			}
+			bytes += tookB
 			s.inflight = true
 		}
 	}
@@ -760,7 +785,7 @@ func (p *Producer) installMap(m *shardMap) {
 	for i, si := range m.open {
 		s, ok := old[si.id]
 		if !ok || s.rng != si.rng {
-			s = &shard{id: si.id, rng: si.rng}
+			s = &shard{id: si.id, rng: si.rng, total: &p.ready}
 			s.agg.MaxSize = p.cfg.AggregationMaxSize
 			s.agg.MaxCount = p.cfg.AggregationMaxCount
 		}

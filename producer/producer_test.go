@@ -510,3 +510,72 @@ func TestPutBlockedReturnsOnClose(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// BenchmarkPut measures the producer's own cost per record against the
+// in-memory fake (no network): 256-byte records, 1000 partition keys,
+// 4 shards, delivered by Close.
+func BenchmarkPut(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		cfg  producer.Config
+	}{
+		{"aggregated", producer.Config{}},
+		{"plain", producer.Config{DisableAggregation: true}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			f := newFake(4)
+			cfg := bc.cfg
+			cfg.StreamName = "s"
+			p, err := producer.New(context.Background(), f, cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			keys := make([]string, 1000)
+			for i := range keys {
+				keys[i] = fmt.Sprint("key-", i)
+			}
+			data := make([]byte, 256)
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				i := 0
+				for pb.Next() {
+					if err := p.Put(context.Background(), keys[i%len(keys)], data); err != nil {
+						b.Error(err)
+						return
+					}
+					i++
+				}
+			})
+			if err := p.Close(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestFullBufferForcesSends: with a linger that never ends, a full buffer
+// must still make the producer send (partial aggregates and batches spread
+// over shards), or Put would block forever.
+func TestFullBufferForcesSends(t *testing.T) {
+	for _, agg := range []bool{true, false} {
+		t.Run(fmt.Sprint("aggregation=", agg), func(t *testing.T) {
+			checkGoroutines(t)
+			f := newFake(4)
+			p := newProducer(t, f, producer.Config{Linger: time.Hour, MaxBufferedRecords: 1000, DisableAggregation: !agg})
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			for i := range 20_000 {
+				if err := p.Put(ctx, fmt.Sprint("k", i%97), []byte("0123456789")); err != nil {
+					t.Fatalf("Put %d: %v (stats %+v)", i, err, p.Stats())
+				}
+			}
+			if err := p.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if st := p.Stats(); st.RecordsDelivered != 20_000 {
+				t.Errorf("stats %+v", st)
+			}
+		})
+	}
+}
