@@ -311,7 +311,7 @@ func (p *Producer) loop() {
 // dispatch starts as many PutRecords calls as are due and allowed, under
 // p.mu, and returns when it should run next (zero: when poked).
 func (p *Producer) dispatch(now time.Time) time.Time {
-	force := p.flushers > 0 || p.closing || p.pressure.Swap(false)
+	force := p.flushers > 0 || p.closing || p.pressure.Load()
 	for p.inflight < p.cfg.MaxInFlight {
 		batch := p.buildBatch(now, force)
 		if len(batch) == 0 {
@@ -330,6 +330,9 @@ func (p *Producer) dispatch(now time.Time) time.Time {
 			continue
 		}
 		t := s.oldest().Add(p.cfg.Linger)
+		if force {
+			t = now
+		}
 		if s.retryAt.After(t) {
 			t = s.retryAt
 		}
@@ -545,6 +548,7 @@ func (p *Producer) complete(batch []*entry, out *kinesis.PutRecordsOutput, callE
 		p.route(r)
 	}
 	if doneN > 0 {
+		p.pressure.Store(false) // a Put still waiting sets it again
 		p.buf.release(doneN, doneBytes)
 		close(p.progress)
 		p.progress = make(chan struct{})
@@ -700,6 +704,7 @@ func (p *Producer) abort(cause error) {
 		}
 	}
 	if n > 0 {
+		p.pressure.Store(false)
 		p.buf.release(n, bytes)
 		close(p.progress)
 		p.progress = make(chan struct{})

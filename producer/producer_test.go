@@ -562,7 +562,14 @@ func TestFullBufferForcesSends(t *testing.T) {
 		t.Run(fmt.Sprint("aggregation=", agg), func(t *testing.T) {
 			checkGoroutines(t)
 			f := newFake(4)
-			p := newProducer(t, f, producer.Config{Linger: time.Hour, MaxBufferedRecords: 1000, DisableAggregation: !agg})
+			f.failEntry = func(call, i int) string {
+				if call < 8 {
+					return "ProvisionedThroughputExceededException" // backoff while full
+				}
+				return ""
+			}
+			p := newProducer(t, f, producer.Config{Linger: time.Hour, MaxBufferedRecords: 1000, DisableAggregation: !agg,
+				RetryBaseDelay: 20 * time.Millisecond})
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			for i := range 20_000 {
