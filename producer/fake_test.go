@@ -26,6 +26,9 @@ type fakeKinesis struct {
 	failEntry func(call, i int) string
 	// callErr, when set, fails call n as a whole.
 	callErr func(call int) error
+	// lostAck, when set, fails call n after storing its records (the
+	// response is lost).
+	lostAck func(call int) error
 	// block, when set, makes PutRecords wait until it is closed or ctx ends.
 	block chan struct{}
 }
@@ -126,6 +129,11 @@ func (f *fakeKinesis) PutRecords(ctx context.Context, in *kinesis.PutRecordsInpu
 		}
 	}
 	out.FailedRecordCount = aws.Int32(failed)
+	if f.lostAck != nil {
+		if err := f.lostAck(call); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -584,5 +585,119 @@ func TestFullBufferForcesSends(t *testing.T) {
 				t.Errorf("stats %+v", st)
 			}
 		})
+	}
+}
+
+func TestFlushDuringBackoff(t *testing.T) {
+	f := newFake(1)
+	f.failEntry = func(call, i int) string {
+		if call == 0 {
+			return "ProvisionedThroughputExceededException"
+		}
+		return ""
+	}
+	p := newProducer(t, f, producer.Config{Linger: time.Hour, RetryBaseDelay: 20 * time.Millisecond})
+	defer p.Close(context.Background())
+	_ = p.Put(context.Background(), "k", []byte("v"))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Stats(); st.RecordsDelivered != 1 || st.Retries != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestChaos puts records from several goroutines while the fake throttles
+// entries, fails calls, loses acknowledgements and splits shards, with a TTL
+// short enough that some records fail: every record must be read by a KCL
+// consumer or reported failed, and the counters must add up.
+func TestChaos(t *testing.T) {
+	checkGoroutines(t)
+	f := newFake(3)
+	var rmu sync.Mutex
+	rnd := rand.New(rand.NewPCG(1, 2))
+	chance := func(pct int) bool {
+		rmu.Lock()
+		defer rmu.Unlock()
+		return rnd.IntN(100) < pct
+	}
+	f.failEntry = func(call, i int) string {
+		if chance(15) {
+			return "ProvisionedThroughputExceededException"
+		}
+		return ""
+	}
+	f.callErr = func(int) error {
+		if chance(5) {
+			return errors.New("connection reset")
+		}
+		return nil
+	}
+	f.lostAck = func(int) error {
+		if chance(5) {
+			return errors.New("read: connection reset")
+		}
+		return nil
+	}
+	var fmu sync.Mutex
+	reported := map[string]int{}
+	p := newProducer(t, f, producer.Config{Linger: 2 * time.Millisecond, RecordTTL: 40 * time.Millisecond,
+		RetryBaseDelay: time.Millisecond, RetryMaxDelay: 10 * time.Millisecond, ShardMapMinInterval: time.Millisecond,
+		AggregationMaxSize: 8 << 10, MaxBufferedRecords: 3000,
+		OnFailure: func(fr *producer.FailedRecord) {
+			fmu.Lock()
+			reported[string(fr.Data)]++
+			fmu.Unlock()
+		}})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, id := range []string{"shardId-000000000000", "shardId-000000000003", "shardId-000000000001"} {
+			time.Sleep(30 * time.Millisecond)
+			f.split(id)
+		}
+	}()
+	want := putMany(t, p, 4, 5000, 30)
+	<-done
+	if err := p.Close(context.Background()); err != nil {
+		var ce *producer.CloseError
+		if !errors.As(err, &ce) {
+			t.Fatal(err)
+		}
+	}
+	got, dropped, err := f.kclView()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, u := range got {
+		seen[string(u.Data)]++
+	}
+	lost, total := 0, 0
+	for _, ws := range want {
+		for _, w := range ws {
+			total++
+			if seen[string(w.data)] == 0 && reported[string(w.data)] == 0 {
+				lost++
+			}
+		}
+	}
+	st := p.Stats()
+	t.Logf("stats %+v; KCL dropped %d misrouted user records; %d reported", st, dropped, len(reported))
+	if lost > 0 {
+		t.Errorf("%d of %d records neither read nor reported", lost, total)
+	}
+	for d, n := range reported {
+		if n != 1 {
+			t.Errorf("record %.20q reported %d times", d, n)
+		}
+	}
+	if st.RecordsDelivered+st.Failures != int64(total) || st.BufferedRecords != 0 {
+		t.Errorf("delivered %d + failed %d != %d put", st.RecordsDelivered, st.Failures, total)
+	}
+	if st.Retries == 0 || st.ShardMapRefreshes == 0 {
+		t.Errorf("chaos did not happen: %+v", st)
 	}
 }
