@@ -185,7 +185,8 @@ func New(ctx context.Context, client Client, cfg Config) (*Producer, error) {
 
 // Put buffers a record for the stream, routed by the MD5 of its partition key.
 // It copies data. It blocks while the buffer is full, until there is room,
-// ctx ends (ctx.Err is returned) or Close starts (ErrClosed). A nil error
+// ctx ends (its error is returned wrapped; a ctx already done refuses the
+// record at once) or Close starts (ErrClosed). A nil error
 // means the record is accepted: it will be delivered or reported failed.
 // An invalid record is refused with an error matching ErrInvalidRecord.
 func (p *Producer) Put(ctx context.Context, partitionKey string, data []byte) error {
@@ -202,6 +203,9 @@ func (p *Producer) put(ctx context.Context, pk, ehk string, data []byte) error {
 	h, err := validate(pk, ehk, data)
 	if err != nil {
 		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("producer: put partition key %q: %w", pk, err)
 	}
 	r := &userRecord{pk: pk, ehk: ehk, data: append([]byte(nil), data...), hash: h}
 	if err := p.buf.acquire(ctx, r.size(), p.closedCh); err != nil {

@@ -701,3 +701,16 @@ func TestChaos(t *testing.T) {
 		t.Errorf("chaos did not happen: %+v", st)
 	}
 }
+
+func TestPutCanceledContext(t *testing.T) {
+	p := newProducer(t, newFake(1), producer.Config{})
+	defer p.Close(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := p.Put(ctx, "k", nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Put with a canceled context: %v", err)
+	}
+	if st := p.Stats(); st.RecordsPut != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
