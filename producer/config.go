@@ -83,8 +83,9 @@ type Config struct {
 	RetryBaseDelay time.Duration
 	// RetryMaxDelay caps the backoff. Zero means 3 s.
 	RetryMaxDelay time.Duration
-	// RequestTimeout bounds one PutRecords or ListShards call. Zero means
-	// 10 s.
+	// RequestTimeout bounds one PutRecords or ListShards call, including
+	// the retries the SDK client makes on its own (its retryer, which the
+	// producer's retries come on top of). Zero means 10 s.
 	RequestTimeout time.Duration
 	// ShardMapMinInterval is the least time between two shard-map refreshes
 	// triggered by misrouted puts. Zero means 1 s.
