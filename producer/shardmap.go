@@ -1,13 +1,18 @@
 package producer
 
 import (
+	"context"
 	"crypto/md5"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/big"
 	"sort"
+	"time"
 	"unicode/utf8"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/kclgo/kclgo/deagg"
 )
 
@@ -83,4 +88,101 @@ type shardInfo struct {
 func (m *shardMap) find(h u128) int {
 	i := sort.Search(len(m.open), func(i int) bool { return h.less(m.open[i].rng.start) })
 	return max(i-1, 0)
+}
+
+// listShards reads the stream's shard map.
+func (p *Producer) listShards(ctx context.Context) (*shardMap, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.RequestTimeout)
+	defer cancel()
+	m := &shardMap{all: map[string]hashRange{}}
+	in := &kinesis.ListShardsInput{}
+	if p.cfg.StreamARN != "" {
+		in.StreamARN = aws.String(p.cfg.StreamARN)
+	} else {
+		in.StreamName = aws.String(p.cfg.StreamName)
+	}
+	for {
+		out, err := p.client.ListShards(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("producer: ListShards: %w", err)
+		}
+		for _, s := range out.Shards {
+			if s.HashKeyRange == nil || s.ShardId == nil {
+				continue
+			}
+			start, ok1 := parseU128(aws.ToString(s.HashKeyRange.StartingHashKey))
+			end, ok2 := parseU128(aws.ToString(s.HashKeyRange.EndingHashKey))
+			if !ok1 || !ok2 {
+				return nil, fmt.Errorf("producer: ListShards: shard %s has an invalid hash key range", aws.ToString(s.ShardId))
+			}
+			rng := hashRange{start, end}
+			m.all[*s.ShardId] = rng
+			if s.SequenceNumberRange == nil || s.SequenceNumberRange.EndingSequenceNumber == nil {
+				m.open = append(m.open, shardInfo{*s.ShardId, rng})
+			}
+		}
+		if out.NextToken == nil {
+			break
+		}
+		in = &kinesis.ListShardsInput{NextToken: out.NextToken}
+	}
+	if len(m.open) == 0 {
+		return nil, errors.New("producer: ListShards: the stream has no open shard")
+	}
+	sort.Slice(m.open, func(i, j int) bool { return m.open[i].rng.start.less(m.open[j].rng.start) })
+	return m, nil
+}
+
+// refreshShards re-reads the shard map, at most once per
+// ShardMapMinInterval.
+func (p *Producer) refreshShards() {
+	p.refreshMu.Lock()
+	defer p.refreshMu.Unlock()
+	if time.Since(p.lastRefresh) < p.cfg.ShardMapMinInterval {
+		return
+	}
+	p.lastRefresh = time.Now()
+	m, err := p.listShards(p.sendCtx)
+	if err != nil {
+		return // keep the old map; the next misroute tries again
+	}
+	p.stats.refreshes.Add(1)
+	p.mu.Lock()
+	p.installMap(m)
+	p.mu.Unlock()
+}
+
+// installMap switches to m, under p.mu. Shards that are gone give their
+// waiting records back to routing.
+func (p *Producer) installMap(m *shardMap) {
+	old := p.shards
+	p.smap = m
+	p.shards = make(map[string]*shard, len(m.open))
+	p.order = make([]*shard, len(m.open))
+	for i, si := range m.open {
+		s, ok := old[si.id]
+		if !ok || s.rng != si.rng {
+			s = &shard{id: si.id, rng: si.rng, total: &p.ready}
+			s.agg.MaxSize = p.cfg.AggregationMaxSize
+			s.agg.MaxCount = p.cfg.AggregationMaxCount
+		}
+		p.shards[si.id] = s
+		p.order[i] = s
+	}
+	for id, s := range old {
+		if p.shards[id] == s {
+			continue
+		}
+		s.stale = true
+		s.agg.Flush()
+		var recs []*userRecord
+		for _, e := range s.takeReady() {
+			recs = append(recs, e.recs...)
+		}
+		recs = append(recs, s.pending...)
+		s.pending = nil
+		for _, r := range recs {
+			p.route(r)
+		}
+	}
 }
