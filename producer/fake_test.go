@@ -3,6 +3,7 @@ package producer_test
 import (
 	"context"
 	"crypto/md5"
+	"errors"
 	"fmt"
 	"math/big"
 	"strconv"
@@ -137,11 +138,23 @@ func (f *fakeKinesis) PutRecords(ctx context.Context, in *kinesis.PutRecordsInpu
 	return out, nil
 }
 
-func (f *fakeKinesis) ListShards(_ context.Context, _ *kinesis.ListShardsInput, _ ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error) {
+// ListShards returns two shards a page, as a real stream pages its shards.
+func (f *fakeKinesis) ListShards(_ context.Context, in *kinesis.ListShardsInput, _ ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	from := 0
+	if in.NextToken != nil {
+		if in.StreamName != nil {
+			return nil, errors.New("ListShards: NextToken and StreamName both set")
+		}
+		from, _ = strconv.Atoi(*in.NextToken)
+	}
+	to := min(from+2, len(f.shards))
 	out := &kinesis.ListShardsOutput{}
-	for _, s := range f.shards {
+	if to < len(f.shards) {
+		out.NextToken = aws.String(strconv.Itoa(to))
+	}
+	for _, s := range f.shards[from:to] {
 		sh := types.Shard{
 			ShardId:             aws.String(s.id),
 			HashKeyRange:        &types.HashKeyRange{StartingHashKey: aws.String(s.start.String()), EndingHashKey: aws.String(s.end.String())},

@@ -122,7 +122,8 @@ func TestAggregatesPerShard(t *testing.T) {
 	}
 	checkExactlyOnce(t, got, want, true)
 	st := p.Stats()
-	if st.RecordsDelivered != 8000 || st.KinesisRecords >= 8000 || st.Failures != 0 || st.BufferedRecords != 0 {
+	if st.RecordsDelivered != 8000 || st.KinesisRecords >= 8000 || st.Failures != 0 || st.BufferedRecords != 0 ||
+		st.Misrouted != 0 || st.ShardMapRefreshes != 0 { // all 4 shards (2 ListShards pages) known
 		t.Errorf("stats %+v", st)
 	}
 	for _, u := range got {
