@@ -655,8 +655,11 @@ func TestChaos(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for _, id := range []string{"shardId-000000000000", "shardId-000000000003", "shardId-000000000001"} {
-			time.Sleep(30 * time.Millisecond)
+		// Split while records are still to be put (the buffer holds 3000).
+		for k, id := range []string{"shardId-000000000000", "shardId-000000000003", "shardId-000000000001"} {
+			for p.Stats().RecordsPut < int64(4000*(k+1)) {
+				time.Sleep(100 * time.Microsecond)
+			}
 			f.split(id)
 		}
 	}()
