@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/kclgo/kclgo/producer"
 )
 
@@ -74,7 +75,7 @@ func TestEmulatorReshard(t *testing.T) {
 	}
 	st := p2.Stats()
 	t.Logf("stats of the producer started after the split: %+v", st)
-	if st.ShardMapRefreshes == 0 {
+	if st.ShardMapRefreshes == 0 && routesToClosedParent(t, c) {
 		t.Errorf("the misrouted puts went unnoticed")
 	}
 	got := readAll(t, c, stream)
@@ -90,4 +91,26 @@ func TestEmulatorReshard(t *testing.T) {
 			}
 		}
 	}
+}
+
+// routesToClosedParent reports whether the emulator still has moto's quirk of
+// routing puts to a split shard's closed parent, on a stream of its own.
+func routesToClosedParent(t *testing.T, c *kinesis.Client) bool {
+	ctx := context.Background()
+	stream := createStream(t, c, 1)
+	shards, err := c.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String(stream)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent := shards.Shards[0].ShardId
+	if _, err := c.SplitShard(ctx, &kinesis.SplitShardInput{StreamName: aws.String(stream), ShardToSplit: parent,
+		NewStartingHashKey: aws.String("170141183460469231731687303715884105728")}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String(stream), Records: []types.PutRecordsRequestEntry{
+		{Data: []byte("probe"), PartitionKey: aws.String("probe"), ExplicitHashKey: aws.String("0")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return aws.ToString(out.Records[0].ShardId) == aws.ToString(parent)
 }
