@@ -1,0 +1,47 @@
+// Package producer puts records into an Amazon Kinesis data stream the way
+// the Kinesis Producer Library (KPL) does, in pure Go on the AWS SDK for Go v2:
+// user records are buffered, packed into KPL aggregates per destination shard
+// (readable by the KCL and by kclgo's deagg), and sent in PutRecords batches
+// within the service limits.
+//
+// # Life of a record
+//
+// [Producer.Put] (or [Producer.PutWithHashKey]) validates a user record,
+// copies its data and takes room in a bounded buffer; when the buffer is
+// full, Put blocks until room frees up or its context ends. The record is
+// routed by its hash key (its explicit hash key, or the MD5 of its partition
+// key) to the open shard whose hash-key range holds it, per the shard map read
+// with ListShards. With aggregation on (the default) it joins that shard's
+// current aggregate, so an aggregate never spans shards: the KCL drops user
+// records that lie outside the hash-key range of the shard an aggregate landed
+// on, which is the data-loss trap of aggregating outside the KPL. An aggregate
+// holding a single user record is sent as that plain record, as the KPL does.
+//
+// A shard's records are sent when the oldest has waited [Config.Linger]
+// (500 ms by default), when enough is ready to fill a PutRecords call (500
+// entries or 5 MiB), on [Producer.Flush], and on [Producer.Close]. At most one
+// PutRecords call per shard is in flight, so records of one partition key
+// arrive in the order they were Put as long as no entry had to be retried.
+//
+// # Failures
+//
+// Entries that PutRecords rejects (throttling, internal failures) or calls
+// that fail are retried with exponential backoff and jitter until
+// [Config.RecordTTL] after the record was Put. A record that finally fails is
+// reported as a [*FailedRecord] (its partition key, explicit hash key, data and
+// the cause) to [Config.OnFailure], and counted in the error [Producer.Close]
+// returns; nothing accepted by Put is dropped without such a report. Delivery
+// is at least once: a retried call whose first attempt did reach Kinesis, or
+// an aggregate re-sent after landing on an unexpected shard, may be read twice.
+//
+// An aggregate that lands on a shard other than the one predicted (the stream
+// was resharded) makes the producer re-read the shard map. If the shard it
+// landed on covers every user record in it, it counts as delivered; otherwise
+// its user records are routed again with the new map and re-sent, so that a
+// KCL consumer, which would drop them, still gets them.
+//
+// # Observing
+//
+// [Producer.Stats] returns counters at any time; [Config.OnBatch] is called
+// after every PutRecords call, a hook for a metrics library.
+package producer

@@ -1,0 +1,71 @@
+package producer_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/kclgo/kclgo/producer"
+)
+
+// The producer takes any Client; this example uses an in-memory fake stream
+// of two shards. Real code passes a *kinesis.Client (see Example_sdk).
+func Example() {
+	ctx := context.Background()
+	client := newFake(2)
+	p, err := producer.New(ctx, client, producer.Config{
+		StreamName: "events",
+		Linger:     time.Minute, // Close sends what is left
+		OnFailure: func(fr *producer.FailedRecord) {
+			log.Printf("not delivered: %v", fr)
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for i := range 1000 {
+		if err := p.Put(ctx, fmt.Sprint("user-", i%10), fmt.Appendf(nil, "event %d", i)); err != nil {
+			log.Fatal(err)
+		}
+	}
+	if err := p.Close(ctx); err != nil {
+		log.Fatal(err)
+	}
+	st := p.Stats()
+	fmt.Printf("%d user records put, %d delivered in %d Kinesis records (one aggregate per shard)\n",
+		st.RecordsPut, st.RecordsDelivered, st.KinesisRecords)
+	// Output:
+	// 1000 user records put, 1000 delivered in 2 Kinesis records (one aggregate per shard)
+}
+
+// Example_sdk shows the producer on the AWS SDK for Go v2, as a sample
+// producer would use it, with failures collected by Close.
+func Example_sdk() {
+	ctx := context.Background()
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	p, err := producer.New(ctx, kinesis.NewFromConfig(cfg), producer.Config{StreamName: "my-stream"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for i := range 100 {
+		// Put blocks while the buffer is full; a canceled ctx returns.
+		if err := p.Put(ctx, fmt.Sprint("device-", i%8), []byte(`{"reading":42}`)); err != nil {
+			log.Fatal(err)
+		}
+	}
+	shutdown, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var ce *producer.CloseError
+	if err := p.Close(shutdown); errors.As(err, &ce) {
+		for _, fr := range ce.Records {
+			log.Printf("lost %s: %v", fr.PartitionKey, fr.Err)
+		}
+	}
+}
