@@ -17,10 +17,18 @@ import (
 // To avoid an allocation per record, a Decoder reuses its buffers: the
 // records of a [ProcessRecords] it returned, and their Data, are valid only
 // until the next call of [Decoder.Next].
+//
+// Record data is decoded in place, into the decoder's line buffer where the
+// base64 text was: a batch's Data slices share that one buffer (the batch's
+// arena) and stay valid until the next call of Next, which reuses it. A
+// Record's PartitionKey and SequenceNumber are ordinary strings, safe to keep:
+// they are substrings of one string per batch (which stays in memory as long
+// as any of them does).
 type Decoder struct {
 	lr      *LineReader
 	records []Record
 	arena   []byte
+	fp      fastParser
 }
 
 // NewDecoder returns a Decoder reading from r.
@@ -34,6 +42,9 @@ func NewDecoder(r io.Reader) *Decoder {
 // naming the line number; the Decoder can go on with the next line.
 func (d *Decoder) Next() (Message, error) {
 	for {
+		if m, ok := d.nextFast(); ok {
+			return m, nil
+		}
 		line, err := d.lr.ReadLine()
 		if err != nil {
 			return nil, err
@@ -60,7 +71,53 @@ func (d *Decoder) Line() int { return d.lr.Line() }
 // the result shares no memory with the decoder: it is the caller's.
 func Decode(line []byte) (Message, error) {
 	var d Decoder
+	d.fp.reset(false, true)
+	if d.fp.run(line) == stepOK {
+		if m, ok := d.fp.message(&d, line); ok {
+			return m, nil
+		}
+	}
 	return d.decode(line)
+}
+
+// nextFast decodes the next line with the fast path, as its bytes arrive:
+// the records at the start of a long processRecords line are decoded while
+// the rest is still in the pipe. It returns false, having consumed nothing
+// and with the line's bytes as they were, when the line needs the slow path
+// (or there is no complete line: an error or the end of the input).
+func (d *Decoder) nextFast() (Message, bool) {
+	lr, p := d.lr, &d.fp
+	p.reset(true, false)
+	for {
+		buf := lr.buf[lr.start:lr.end]
+		st := stepMore
+		if len(buf) > 0 {
+			st = p.run(buf)
+		}
+		switch st {
+		case stepOK:
+			m, ok := p.message(d, buf)
+			if !ok {
+				p.restore(buf)
+				return nil, false
+			}
+			lr.start += p.end + 1
+			lr.scanned = lr.start
+			lr.line++
+			return m, true
+		case stepBail:
+			p.restore(buf)
+			return nil, false
+		}
+		// The parser needs more of the line. If the line has ended, or the
+		// input has, it is malformed: the slow path will tell how.
+		if lr.err != nil || bytes.IndexByte(lr.buf[lr.scanned:lr.end], '\n') >= 0 {
+			p.restore(buf)
+			return nil, false
+		}
+		lr.scanned = lr.end
+		lr.fill()
+	}
 }
 
 // wireMessage has a field for every key of every action; decode checks which
