@@ -88,32 +88,43 @@ func Decode(line []byte) (Message, error) {
 func (d *Decoder) nextFast() (Message, bool) {
 	lr, p := d.lr, &d.fp
 	p.reset(true, false)
+	need := 1      // run the parser when the unparsed tail is this long
+	ended := false // the line's '\n' is in the buffer
 	for {
 		buf := lr.buf[lr.start:lr.end]
-		st := stepMore
-		if len(buf) > 0 {
-			st = p.run(buf)
-		}
-		switch st {
-		case stepOK:
-			m, ok := p.message(d, buf)
-			if !ok {
+		if ended || len(buf)-p.pos >= need {
+			switch p.run(buf) {
+			case stepOK:
+				m, ok := p.message(d, buf)
+				if !ok {
+					p.restore(buf)
+					return nil, false
+				}
+				lr.start += p.end + 1
+				lr.scanned = lr.start
+				lr.line++
+				return m, true
+			case stepBail:
 				p.restore(buf)
 				return nil, false
 			}
-			lr.start += p.end + 1
-			lr.scanned = lr.start
-			lr.line++
-			return m, true
-		case stepBail:
-			p.restore(buf)
-			return nil, false
+			if ended {
+				// The parser wants more but the line has ended: it is
+				// malformed, the slow path will tell how.
+				p.restore(buf)
+				return nil, false
+			}
+			// Retry when the tail has doubled: a unit that arrives in many
+			// small reads is parsed a bounded number of times.
+			need = 2 * (len(buf) - p.pos)
 		}
-		// The parser needs more of the line. If the line has ended, or the
-		// input has, it is malformed: the slow path will tell how.
-		if lr.err != nil || bytes.IndexByte(lr.buf[lr.scanned:lr.end], '\n') >= 0 {
+		if bytes.IndexByte(lr.buf[lr.scanned:lr.end], '\n') >= 0 {
+			ended = true
+			continue
+		}
+		if lr.err != nil {
 			p.restore(buf)
-			return nil, false
+			return nil, false // the end of the input, or an error: ReadLine tells
 		}
 		lr.scanned = lr.end
 		lr.fill()

@@ -1,0 +1,185 @@
+package protocol
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// slowDecode is the reference: the encoding/json path alone.
+func slowDecode(line []byte) (Message, error) {
+	var d Decoder
+	return d.decode(line)
+}
+
+// fastDecode is the fast path alone, on a whole line; ok is false when it
+// gives up.
+func fastDecode(line []byte) (m Message, ok bool) {
+	var d Decoder
+	d.fp.reset(false, true)
+	if d.fp.run(line) != stepOK {
+		return nil, false
+	}
+	return d.fp.message(&d, line)
+}
+
+// fastLines are lines the fast path must take (not hand to the slow path).
+func fastLines(t testing.TB) [][]byte {
+	var out [][]byte
+	for _, tl := range readTranscript(t) {
+		if tl.Dir == "daemon_to_child" {
+			out = append(out, []byte(tl.Line))
+		}
+	}
+	for _, n := range []int{0, 1, 3, 100} {
+		out = append(out, bytes.TrimSuffix(batchLine(n, 10), []byte("\n")))
+	}
+	return append(out,
+		[]byte(`{"action":"status","responseFor":"processRecords"}`),
+		[]byte(`{ "action" : "processRecords" , "records" : [ { "data" : null , "partitionKey" : "k" , "sequenceNumber" : "1" , "x" : [1, -2.5e3, {"y": null}] } ] }`),
+		[]byte(`{"records":[{"sequenceNumber":"2","partitionKey":"","data":""}],"action":"processRecords","millisBehindLatest":null}`),
+		[]byte(`{"action":"processRecords","records":[{"data":"YQ==","partitionKey":"ключ","sequenceNumber":"1","approximateArrivalTimestamp":-1,"subSequenceNumber":null,"action":"record"}],"millisBehindLatest":123456789012345678}`),
+		[]byte(`{"action":"newThing","x":{"y":[1,2,{"z":null}]},"n":true}`),
+	)
+}
+
+func TestFastPathTakesTheDaemonsLines(t *testing.T) {
+	for _, line := range fastLines(t) {
+		m, ok := fastDecode(line)
+		require.True(t, ok, "%.300s", line)
+		want, err := slowDecode(line)
+		require.NoError(t, err)
+		assert.Equal(t, want, m, "%.300s", line)
+	}
+}
+
+// bailLines are valid lines the fast path must leave to the slow path.
+var bailLines = []string{
+	`{"action":"processRecords","records":[{"data":"YQ==","partitionKey":"k","sequenceNumber":"1"},{"data":"YQ==","partitionKey":"c\"t","sequenceNumber":"2"}]}`,
+	`{"action":"processRecords","records":[{"data":"YQ==","partitionKey":"k","sequenceNumber":"1"},{"data":"YQ==","PartitionKey":"x","partitionKey":"k","sequenceNumber":"2"}]}`,
+	`{"action":"processRecords","records":[{"data":"YQ==","partitionKey":"k","sequenceNumber":"1"},{"data":"YQ==","data":"Yg==","partitionKey":"k","sequenceNumber":"2"}]}`,
+	`{"action":"processRecords","records":[{"data":"YQ==","partitionKey":"k","sequenceNumber":"1"}],"millisBehindLatest":1234567890123456789}`,
+	`{"action":"processRecords","records":[{"data":"YQ==","partitionKey":"k","sequenceNumber":"1"}],"x":"\u00e9"}`,
+	`{"action":"initialize","shardId":"s\u0041"}`,
+	`{"Action":"leaseLost"}`,
+}
+
+func TestFastPathBailsAndSlowPathDecides(t *testing.T) {
+	for _, line := range bailLines {
+		_, ok := fastDecode([]byte(line))
+		assert.False(t, ok, line)
+		want, err := slowDecode([]byte(line))
+		require.NoError(t, err, line)
+		// The streaming decoder decodes records in place before it bails on
+		// a later one: the line must be restored for the slow path.
+		d := NewDecoder(strings.NewReader(line + "\n" + line + "\n"))
+		for range 2 {
+			got, err := d.Next()
+			require.NoError(t, err)
+			assert.Equal(t, want, got, line)
+		}
+	}
+}
+
+// TestDecoderAllocsPerLine: the number of allocations of Next on a
+// processRecords line does not depend on its number of records.
+func TestDecoderAllocsPerLine(t *testing.T) {
+	allocs := func(n int) float64 {
+		line := batchLine(n, 100)
+		d := NewDecoder(&repeatReader{b: line})
+		_, err := d.Next() // warm up the buffers
+		require.NoError(t, err)
+		return testing.AllocsPerRun(20, func() {
+			m, err := d.Next()
+			if err != nil || len(m.(ProcessRecords).Records) != n {
+				t.Fatal(err)
+			}
+		})
+	}
+	small, big := allocs(10), allocs(10000)
+	assert.Equal(t, small, big)
+	assert.LessOrEqual(t, big, 3.0) // the keys string, the boxed message, MillisBehindLatest
+}
+
+func TestInPlaceDecodeKeepsTheNextLine(t *testing.T) {
+	line := string(batchLine(50, 300))
+	for _, r := range []func(io.Reader) io.Reader{func(r io.Reader) io.Reader { return r }, iotest.OneByteReader, iotest.HalfReader} {
+		d := NewDecoder(r(strings.NewReader(line + line + `{"action":"leaseLost"}` + "\n")))
+		for range 2 {
+			m, err := d.Next()
+			require.NoError(t, err)
+			recs := m.(ProcessRecords).Records
+			require.Len(t, recs, 50)
+			assert.Equal(t, bytes.Repeat([]byte{0xa5}, 300), recs[49].Data)
+		}
+		m, err := d.Next()
+		require.NoError(t, err)
+		assert.Equal(t, LeaseLost{}, m)
+	}
+}
+
+// FuzzFastVsSlow checks the fast path against encoding/json on the same
+// input: the same message, or the fast path gives up. The streaming Decoder
+// (fast path with in-place data, slow path after a bail) must give exactly
+// what the slow path gives, errors included, and leave the next line intact.
+func FuzzFastVsSlow(f *testing.F) {
+	for _, l := range fastLines(f) {
+		f.Add(l)
+	}
+	for _, l := range bailLines {
+		f.Add([]byte(l))
+	}
+	seeds, err := os.ReadFile("testdata/seeds.jsonl")
+	require.NoError(f, err)
+	for _, l := range strings.Split(string(seeds), "\n") {
+		f.Add([]byte(l))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		want, wantErr := slowDecode(line)
+		if got, ok := fastDecode(line); ok {
+			if wantErr != nil {
+				t.Fatalf("fast path accepted what encoding/json rejects (%v): %q", wantErr, line)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("fast %#v\nslow %#v\nline %q", got, want, line)
+			}
+		}
+		if bytes.IndexByte(line, '\n') >= 0 {
+			return
+		}
+		in := bytes.TrimSuffix(line, []byte("\r"))
+		want, wantErr = slowDecode(in)
+		if len(bytes.TrimSpace(in)) == 0 {
+			want, wantErr = LeaseLost{}, nil
+		}
+		var de *DecodeError
+		if errors.As(wantErr, &de) {
+			de.Line = 1
+		}
+		stream := append(append([]byte{}, line...), "\n{\"action\":\"leaseLost\"}\n"...)
+		for _, wrap := range []func(io.Reader) io.Reader{func(r io.Reader) io.Reader { return r }, iotest.OneByteReader, iotest.HalfReader} {
+			d := NewDecoder(wrap(bytes.NewReader(stream)))
+			got, err := d.Next()
+			if (err == nil) != (wantErr == nil) || (err != nil && err.Error() != wantErr.Error()) {
+				t.Fatalf("Next: error %v, want %v; line %q", err, wantErr, line)
+			}
+			if err == nil && !reflect.DeepEqual(got, want) {
+				t.Fatalf("Next: %#v\nwant %#v\nline %q", got, want, line)
+			}
+			if len(bytes.TrimSpace(in)) == 0 {
+				continue
+			}
+			if got, err := d.Next(); err != nil || got != (LeaseLost{}) {
+				t.Fatalf("the line after: %v, %v; line %q", got, err, line)
+			}
+		}
+	})
+}
