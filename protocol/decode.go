@@ -118,6 +118,11 @@ func (d *Decoder) nextFast() (Message, bool) {
 			// small reads is parsed a bounded number of times.
 			need = 2 * (len(buf) - p.pos)
 		}
+		// Data decoded in place may hold '\n' bytes: look for the line's
+		// end only where the parser has not been (it stops before a '\n').
+		if lr.scanned < lr.start+p.pos {
+			lr.scanned = lr.start + p.pos
+		}
 		if bytes.IndexByte(lr.buf[lr.scanned:lr.end], '\n') >= 0 {
 			ended = true
 			continue

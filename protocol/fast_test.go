@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -109,6 +111,51 @@ func TestDecoderAllocsPerLine(t *testing.T) {
 	assert.LessOrEqual(t, big, 3.0) // the keys string, the boxed message, MillisBehindLatest
 }
 
+// randomLine is a processRecords line of random data: decoded in place, it
+// puts '\n' bytes in the decoder's buffer.
+func randomLine(n, size int) []byte {
+	rng := rand.New(rand.NewPCG(1, 2))
+	recs := make([]Record, n)
+	for i := range recs {
+		data := make([]byte, size)
+		for j := range data {
+			data[j] = byte(rng.Uint32())
+		}
+		recs[i] = Record{Data: data, PartitionKey: "pk", SequenceNumber: strconv.Itoa(i + 1)}
+	}
+	return append(AppendMessage(nil, ProcessRecords{Records: recs}), '\n')
+}
+
+// chunkReader returns at most n bytes a read, as a pipe does.
+type chunkReader struct {
+	b []byte
+	n int
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if len(c.b) == 0 {
+		return 0, io.EOF
+	}
+	k := min(len(p), c.n, len(c.b))
+	copy(p, c.b[:k])
+	c.b = c.b[k:]
+	return k, nil
+}
+
+func TestRandomDataStaysOnTheFastPath(t *testing.T) {
+	line := randomLine(2000, 100)
+	want, err := slowDecode(bytes.TrimSuffix(line, []byte("\n")))
+	require.NoError(t, err)
+	for _, n := range []int{1 << 10, 4 << 10, 64 << 10, 1 << 20} {
+		d := NewDecoder(&chunkReader{b: bytes.Repeat(line, 2), n: n})
+		for range 2 {
+			m, ok := d.nextFast()
+			require.True(t, ok, "chunks of %d", n)
+			assert.Equal(t, want, m)
+		}
+	}
+}
+
 func TestInPlaceDecodeKeepsTheNextLine(t *testing.T) {
 	line := string(batchLine(50, 300))
 	for _, r := range []func(io.Reader) io.Reader{func(r io.Reader) io.Reader { return r }, iotest.OneByteReader, iotest.HalfReader} {
@@ -137,6 +184,7 @@ func FuzzFastVsSlow(f *testing.F) {
 	for _, l := range bailLines {
 		f.Add([]byte(l))
 	}
+	f.Add(bytes.TrimSuffix(randomLine(20, 30), []byte("\n")))
 	seeds, err := os.ReadFile("testdata/seeds.jsonl")
 	require.NoError(f, err)
 	for _, l := range strings.Split(string(seeds), "\n") {

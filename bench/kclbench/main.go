@@ -80,6 +80,7 @@ func main() {
 	size := flag.Int("size", 0, "payload bytes per record (overrides the preset)")
 	runs := flag.Int("runs", 5, "runs of each child, interleaved")
 	distinct := flag.Int("distinct", 4, "distinct batches generated (the batches cycle through them, with fresh sequence numbers)")
+	dump := flag.String("dump", "", "write the daemon's messages of one session (without checkpoint replies) to this file and exit")
 	timeout := flag.Duration("timeout", 5*time.Minute, "limit for one run")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: kclbench [flags] name=command [name=command ...]\n")
@@ -106,6 +107,14 @@ func main() {
 			fatalf("child %q: want name=command", a)
 		}
 		children = append(children, child{name, strings.Fields(cmd)})
+	}
+	if *dump != "" {
+		msgs := generate(w, *distinct)
+		all := slices.Concat(append(append([][]byte{msgs.initialize}, msgs.batches...), msgs.shutdown)...)
+		if err := os.WriteFile(*dump, all, 0o644); err != nil {
+			fatalf("%v", err)
+		}
+		return
 	}
 	if len(children) == 0 {
 		flag.Usage()

@@ -10,11 +10,18 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 
 	"github.com/kclgo/kclgo/protocol"
 )
 
 func main() {
+	if f := os.Getenv("KCLBENCH_CPUPROFILE"); f != "" {
+		out, err := os.Create(f)
+		if err == nil && pprof.StartCPUProfile(out) == nil {
+			defer pprof.StopCPUProfile()
+		}
+	}
 	dec := protocol.NewDecoder(os.Stdin)
 	out := protocol.NewWriter(os.Stdout)
 	var records, bytes int64
@@ -27,6 +34,11 @@ func main() {
 	for {
 		m, err := dec.Next()
 		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			// the deferred profile stop must run
+			fmt.Fprintln(os.Stderr, "kclgochild:", err)
 			break
 		}
 		check(err)
