@@ -73,6 +73,12 @@ func (lr *LineReader) fill() {
 	if lr.buf == nil {
 		lr.buf = make([]byte, initialBufSize)
 	}
+	if lr.start == lr.end {
+		// Nothing unread (the usual case: the daemon waits for our answer
+		// before it writes the next message): start again at the front of
+		// the buffer instead of moving a partial line there later.
+		lr.start, lr.end, lr.scanned = 0, 0, 0
+	}
 	if lr.start > 0 && lr.end == len(lr.buf) {
 		n := copy(lr.buf, lr.buf[lr.start:lr.end])
 		lr.scanned -= lr.start

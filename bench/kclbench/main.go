@@ -239,17 +239,26 @@ var summaryRE = regexp.MustCompile(`kclbench: records=(\d+) bytes=(\d+)`)
 // then closes stdin and waits for the child to exit.
 func runChild(c child, m *messages, timeout time.Duration) (result, error) {
 	cmd := exec.Command(c.argv[0], c.argv[1:]...)
-	stdin, err := cmd.StdinPipe()
+	// Blocking pipes, as the Java daemon has: a Go pipe from StdinPipe is
+	// non-blocking, and a writer parked in the netpoller each time the
+	// pipe is full adds a wake-up latency per 64 KiB that the daemon has not.
+	stdinR, stdin, err := blockingPipe()
 	if err != nil {
 		return result{}, err
 	}
-	stdoutPipe, err := cmd.StdoutPipe()
+	defer stdin.Close()
+	stdoutPipe, stdoutW, err := blockingPipe()
 	if err != nil {
 		return result{}, err
 	}
+	defer stdoutPipe.Close()
+	cmd.Stdin, cmd.Stdout = stdinR, stdoutW
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	stdinR.Close()
+	stdoutW.Close()
+	if err != nil {
 		return result{}, err
 	}
 	timer := time.AfterFunc(timeout, func() { cmd.Process.Kill() })
@@ -346,6 +355,16 @@ func runChild(c child, m *messages, timeout time.Duration) (result, error) {
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	return result{wall: wall, cpu: cpu, rssKiB: rss, protoByte: written + read}, nil
+}
+
+// blockingPipe returns a pipe whose ends os does not put in non-blocking
+// mode: reads and writes block in the kernel.
+func blockingPipe() (r, w *os.File, err error) {
+	var fds [2]int
+	if err := syscall.Pipe2(fds[:], syscall.O_CLOEXEC); err != nil {
+		return nil, nil, err
+	}
+	return os.NewFile(uintptr(fds[0]), "pipe-r"), os.NewFile(uintptr(fds[1]), "pipe-w"), nil
 }
 
 // vmHWM reads the peak resident set size, in KiB, of a live process.
