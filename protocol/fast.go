@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
+	"math"
 	"unicode/utf8"
+	"unsafe"
 
 	simdbase64 "github.com/segmentio/asm/base64"
 )
@@ -81,13 +83,19 @@ const (
 // span is a string value in the line: [off, end). off < 0 for null.
 type span struct{ off, end int }
 
-// fastRec is what the parser keeps of a record until the line is done.
+// recValues are a record's values while it is parsed.
+type recValues struct {
+	data    span // the base64 text in the line, off < 0 for null
+	ts, sub int64
+}
+
+// fastRec is what the parser keeps of a committed record besides its
+// Record: where its data was and where it went (offsets fit in 32 bits: the
+// fast path leaves lines of 2 GiB and more to the slow path).
 type fastRec struct {
-	data          span // the base64 text in the line, off < 0 for null
-	out           span // the decoded data, in the line (in place) or in the arena
-	pk, seq       span // in fastParser.keys
-	ts, sub       int64
-	decodedInLine bool // out overwrote data's bytes in the line
+	dataOff, dataEnd int32 // the base64 text in the line, dataOff < 0 for null
+	outOff, outEnd   int32 // the decoded data, in the line (in place) or in the arena
+	decodedInLine    bool  // out overwrote data's bytes in the line
 }
 
 type fastParser struct {
@@ -103,15 +111,27 @@ type fastParser struct {
 	subSeq, millis                                       int64
 	subSeqNull, millisNull                               bool
 
+	records []Record
 	recs    []fastRec
-	keys    []byte // the batch's partition keys and sequence numbers
-	arena   []byte // decoded data when not in place
-	scratch []byte // one record's decoded data before it is copied in place
+	// keys holds the batch's partition keys and sequence numbers, which are
+	// strings over it (unsafe.String): a new one for each batch, only ever
+	// appended to, so that its bytes never change while a string refers to
+	// them. keysHint is the last batch's size.
+	keys     []byte
+	keysHint int
+	arena    []byte // decoded data when not in place
+	scratch  []byte // one record's decoded data before it is copied in place
+	// base is where the buffer the records' Data point into started at the
+	// last commit; moved is set when it changed (the line buffer grew, or
+	// the arena), and the Data slices are then remade at the end.
+	base  *byte
+	moved bool
 }
 
 // reset prepares p for a new line, keeping its buffers.
 func (p *fastParser) reset(inPlace, complete bool) {
-	*p = fastParser{inPlace: inPlace, complete: complete, recs: p.recs[:0], keys: p.keys[:0], arena: p.arena[:0], scratch: p.scratch}
+	hint := max(p.keysHint, len(p.keys))
+	*p = fastParser{inPlace: inPlace, complete: complete, records: p.records[:0], recs: p.recs[:0], keysHint: hint, arena: p.arena[:0], scratch: p.scratch}
 }
 
 const (
@@ -140,6 +160,9 @@ func skipSpace(buf []byte, i int) int {
 // byte); in streaming mode it may go past the line's end. stepOK means the
 // line is done: p.end is the index of its end.
 func (p *fastParser) run(buf []byte) step {
+	if len(buf) >= math.MaxInt32 {
+		return stepBail
+	}
 	for {
 		i := skipSpace(buf, p.pos)
 		if i >= len(buf) {
@@ -298,6 +321,15 @@ func integer(buf []byte, i int) (v int64, null bool, next int, st step) {
 	case c == '0':
 		j++
 	case c >= '1' && c <= '9':
+		// Eight digits at a time (timestamps have 13).
+		for j+8 <= len(buf) && j-start <= 10 {
+			d8, ok := eightDigits(binary.LittleEndian.Uint64(buf[j:]))
+			if !ok {
+				break
+			}
+			v = v*100000000 + int64(d8)
+			j += 8
+		}
 		for j < len(buf) && buf[j] >= '0' && buf[j] <= '9' {
 			v = v*10 + int64(buf[j]-'0')
 			j++
@@ -318,6 +350,17 @@ func integer(buf []byte, i int) (v int64, null bool, next int, st step) {
 		v = -v
 	}
 	return v, false, j, stepOK
+}
+
+// eightDigits parses 8 ASCII digits, the first in the lowest byte.
+func eightDigits(w uint64) (uint64, bool) {
+	if w&0xf0f0f0f0f0f0f0f0 != 0x3030303030303030 || (w+0x0606060606060606)&0xf0f0f0f0f0f0f0f0 != 0x3030303030303030 {
+		return 0, false
+	}
+	w -= 0x3030303030303030
+	w = (w * 10) + (w >> 8)
+	w = ((w & 0x000000ff000000ff) * 0x000f424000000064) + (((w >> 16) & 0x000000ff000000ff) * 0x0000271000000001)
+	return w >> 32, true
 }
 
 // skipValue skips any JSON value the fast path can check exactly: strings
@@ -537,7 +580,7 @@ func (p *fastParser) record(buf []byte, i int) step {
 	if st, ok := p.recordFixed(buf, i); ok {
 		return st
 	}
-	r := fastRec{data: span{-1, -1}}
+	r := recValues{data: span{-1, -1}}
 	var seen uint8
 	var pk, seq span
 	j := skipSpace(buf, i+1)
@@ -614,28 +657,55 @@ func (p *fastParser) record(buf []byte, i int) step {
 	return p.commit(buf, r, pk, seq, j+1)
 }
 
-// commit keeps a complete record: it copies its keys and decodes its data.
+// commit keeps a complete record: it decodes its data and copies its keys.
 // next is the index after the record's closing brace.
-func (p *fastParser) commit(buf []byte, r fastRec, pk, seq span, next int) step {
+func (p *fastParser) commit(buf []byte, r recValues, pk, seq span, next int) step {
 	if seq.off == seq.end {
 		return stepBail // an empty sequence number is an error
 	}
-	keys := p.keys
-	r.pk.off = len(keys)
-	keys = append(keys, buf[pk.off:pk.end]...)
-	r.pk.end = len(keys)
-	r.seq.off = len(keys)
-	keys = append(keys, buf[seq.off:seq.end]...)
-	r.seq.end = len(keys)
+	fr := fastRec{dataOff: -1, dataEnd: -1}
+	var data []byte
 	if r.data.off >= 0 {
-		if !p.decode(buf, &r) {
+		fr.dataOff, fr.dataEnd = int32(r.data.off), int32(r.data.end)
+		if !p.decode(buf, &fr) {
 			return stepBail
 		}
+		out := p.arena
+		if p.inPlace {
+			out = buf
+		}
+		data = out[fr.outOff:fr.outEnd:fr.outEnd]
+		if data == nil {
+			data = []byte{} // "" is empty data, null is no data
+		}
+		if base := unsafe.SliceData(out); base != p.base {
+			p.moved = p.moved || len(p.recs) > 0
+			p.base = base
+		}
 	}
-	p.keys = keys
-	p.recs = append(p.recs, r)
+	if p.keys == nil {
+		p.keys = make([]byte, 0, p.keysHint+p.keysHint/8+64)
+	}
+	p.records = append(p.records, Record{
+		Data:                        data,
+		PartitionKey:                p.key(buf[pk.off:pk.end]),
+		SequenceNumber:              p.key(buf[seq.off:seq.end]),
+		SubSequenceNumber:           r.sub,
+		ApproximateArrivalTimestamp: r.ts,
+	})
+	p.recs = append(p.recs, fr)
 	p.pos, p.state = next, sAfterRecord
 	return stepOK
+}
+
+// key copies b to the batch's keys and returns it as a string.
+func (p *fastParser) key(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	off := len(p.keys)
+	p.keys = append(p.keys, b...)
+	return unsafe.String(&p.keys[off], len(b))
 }
 
 // recordFixed parses a record of exactly the daemon's shape, keys in the
@@ -659,7 +729,7 @@ func (p *fastParser) recordFixed(buf []byte, i int) (st step, ok bool) {
 	if e < 0 {
 		return 0, false
 	}
-	r := fastRec{data: span{j, j + e}}
+	r := recValues{data: span{j, j + e}}
 	j += e
 	if !hasPrefix(buf[j:], kPK) {
 		return 0, false
@@ -701,7 +771,7 @@ func hasPrefix(b []byte, s string) bool {
 // exactly what the slow path decodes the same way: padded standard base64
 // with no '\r' or '\n' (which Decode would skip but JSON forbids raw).
 func (p *fastParser) decode(buf []byte, r *fastRec) bool {
-	src := buf[r.data.off:r.data.end]
+	src := buf[r.dataOff:r.dataEnd]
 	if len(src)%4 != 0 {
 		return false
 	}
@@ -721,7 +791,7 @@ func (p *fastParser) decode(buf []byte, r *fastRec) bool {
 			return false
 		}
 		p.arena = p.arena[:off+n]
-		r.out = span{off, off + n}
+		r.outOff, r.outEnd = int32(off), int32(off+n)
 		return true
 	}
 	// Decode into scratch first: a failed decode must leave the line intact
@@ -734,7 +804,7 @@ func (p *fastParser) decode(buf []byte, r *fastRec) bool {
 		return false
 	}
 	copy(src, p.scratch[:n])
-	r.out = span{r.data.off, r.data.off + n}
+	r.outOff, r.outEnd = r.dataOff, r.dataOff+int32(n)
 	r.decodedInLine = true
 	return true
 }
@@ -763,13 +833,13 @@ func (p *fastParser) restore(buf []byte) {
 		if !r.decodedInLine {
 			continue
 		}
-		n := r.out.end - r.out.off
+		n := int(r.outEnd - r.outOff)
 		if cap(p.scratch) < n {
 			p.scratch = make([]byte, n)
 		}
 		tmp := p.scratch[:n]
-		copy(tmp, buf[r.out.off:r.out.end])
-		base64.StdEncoding.Encode(buf[r.data.off:r.data.end], tmp)
+		copy(tmp, buf[r.outOff:r.outEnd])
+		base64.StdEncoding.Encode(buf[r.dataOff:r.dataEnd], tmp)
 		r.decodedInLine = false
 	}
 }
@@ -803,7 +873,7 @@ func (p *fastParser) message(d *Decoder, buf []byte) (Message, bool) {
 		if p.seen&kRecords == 0 {
 			return nil, false
 		}
-		return ProcessRecords{Records: p.records(d, buf), MillisBehindLatest: optInt(kMillisBehindLatest, p.millis, p.millisNull)}, true
+		return ProcessRecords{Records: p.batch(buf), MillisBehindLatest: optInt(kMillisBehindLatest, p.millis, p.millisNull)}, true
 	case ActionInitialize:
 		if p.seen&kShardID == 0 || p.shardID.off < 0 {
 			return nil, false
@@ -835,33 +905,23 @@ func (p *fastParser) message(d *Decoder, buf []byte) (Message, bool) {
 	return Unknown{Name: s(p.action)}, true
 }
 
-// records builds the batch's records, reusing d's slice: one string holds
-// all partition keys and sequence numbers.
-func (p *fastParser) records(d *Decoder, buf []byte) []Record {
-	if cap(d.records) < len(p.recs) || d.records == nil {
-		d.records = make([]Record, len(p.recs), len(p.recs)+len(p.recs)/8+1)
+// records returns the batch's records. Their Data are remade if the buffer
+// they point into moved while the line was parsed (a line buffer that grew
+// stays alive as long as a slice points into it).
+func (p *fastParser) batch(buf []byte) []Record {
+	if p.records == nil {
+		p.records = make([]Record, 0, 8)
 	}
-	records := d.records[:len(p.recs)]
-	keys := string(p.keys)
-	out := p.arena
-	if p.inPlace {
-		out = buf
-	}
-	for i := range p.recs {
-		fr := &p.recs[i]
-		r := Record{
-			PartitionKey:                keys[fr.pk.off:fr.pk.end],
-			SequenceNumber:              keys[fr.seq.off:fr.seq.end],
-			SubSequenceNumber:           fr.sub,
-			ApproximateArrivalTimestamp: fr.ts,
+	if p.moved {
+		out := p.arena
+		if p.inPlace {
+			out = buf
 		}
-		if fr.data.off >= 0 {
-			r.Data = out[fr.out.off:fr.out.end:fr.out.end]
-			if r.Data == nil {
-				r.Data = []byte{}
+		for i := range p.recs {
+			if fr := &p.recs[i]; fr.dataOff >= 0 && fr.outEnd > fr.outOff {
+				p.records[i].Data = out[fr.outOff:fr.outEnd:fr.outEnd]
 			}
 		}
-		records[i] = r
 	}
-	return records
+	return p.records
 }

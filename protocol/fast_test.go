@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -230,4 +231,15 @@ func FuzzFastVsSlow(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestEightDigits(t *testing.T) {
+	for _, s := range []string{"00000000", "12345678", "99999999", "10000001", "1234567a", "/2345678", ":2345678", "1234 678"} {
+		v, ok := eightDigits(binary.LittleEndian.Uint64([]byte(s)))
+		want, err := strconv.ParseUint(s, 10, 64)
+		assert.Equal(t, err == nil, ok, s)
+		if ok {
+			assert.Equal(t, want, v, s)
+		}
+	}
 }
