@@ -31,8 +31,12 @@ type Decoder struct {
 	fp      fastParser
 }
 
-// NewDecoder returns a Decoder reading from r.
+// NewDecoder returns a Decoder reading from r. If r is an [*os.File] on a
+// pipe (a child's stdin), on Linux NewDecoder asks for a 1 MiB pipe buffer
+// (F_SETPIPE_SZ), so that the daemon can write ahead while the Decoder
+// decodes; it goes on with the pipe as it is if that fails.
 func NewDecoder(r io.Reader) *Decoder {
+	growPipe(r)
 	return &Decoder{lr: NewLineReader(r)}
 }
 

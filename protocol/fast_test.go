@@ -243,3 +243,15 @@ func TestEightDigits(t *testing.T) {
 		}
 	}
 }
+
+func TestNewDecoderGrowsAPipe(t *testing.T) {
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	defer r.Close()
+	defer w.Close()
+	d := NewDecoder(r)
+	go func() { w.WriteString(`{"action":"leaseLost"}` + "\n") }()
+	m, err := d.Next()
+	require.NoError(t, err)
+	assert.Equal(t, LeaseLost{}, m)
+}

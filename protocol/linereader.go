@@ -9,6 +9,10 @@ import (
 // initialBufSize is the line buffer's first size; it grows as lines need.
 const initialBufSize = 64 << 10
 
+// maxRead caps one read: the fast path decodes what it read while it is
+// still in the cache.
+var maxRead = 128 << 10
+
 // LineReader reads '\n'-terminated lines of any length. Unlike
 // [bufio.Scanner] it has no maximum line length: a line grows the buffer as
 // far as memory allows. A "\r\n" terminator is accepted too.
@@ -93,7 +97,7 @@ func (lr *LineReader) fill() {
 		lr.buf = grown
 	}
 	for tries := 0; tries < 100; tries++ {
-		n, err := lr.r.Read(lr.buf[lr.end:])
+		n, err := lr.r.Read(lr.buf[lr.end:min(len(lr.buf), lr.end+maxRead)])
 		lr.end += n
 		if err != nil {
 			lr.err = err

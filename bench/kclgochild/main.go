@@ -11,7 +11,6 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
-	"syscall"
 
 	"github.com/kclgo/kclgo/protocol"
 )
@@ -22,9 +21,6 @@ func main() {
 		if err == nil && pprof.StartCPUProfile(out) == nil {
 			defer pprof.StopCPUProfile()
 		}
-	}
-	if os.Getenv("KCLBENCH_PIPE") != "" {
-		syscall.Syscall(syscall.SYS_FCNTL, 0, 1031 /* F_SETPIPE_SZ */, 1<<20)
 	}
 	dec := protocol.NewDecoder(os.Stdin)
 	out := protocol.NewWriter(os.Stdout)
