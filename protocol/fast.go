@@ -785,7 +785,7 @@ func (p *fastParser) decode(buf []byte, r *fastRec) bool {
 	if !p.inPlace {
 		off := len(p.arena)
 		p.arena = grow(p.arena, want)
-		n, err := b64.Decode(p.arena[off:off+want+2], src)
+		n, err := b64.Decode(p.arena[off:cap(p.arena)], src)
 		if err != nil || n != want {
 			p.arena = p.arena[:off]
 			return false
@@ -796,10 +796,12 @@ func (p *fastParser) decode(buf []byte, r *fastRec) bool {
 	}
 	// Decode into scratch first: a failed decode must leave the line intact
 	// for the slow path.
-	if cap(p.scratch) < want+2 {
-		p.scratch = make([]byte, want+2+want/4)
+	// Slack after the output lets encoding/base64 (which decodes what the
+	// SIMD code leaves) write 8 bytes at a time to the end.
+	if cap(p.scratch) < want+slack {
+		p.scratch = make([]byte, want+slack+want/4)
 	}
-	n, err := b64.Decode(p.scratch[:want+2], src)
+	n, err := b64.Decode(p.scratch[:cap(p.scratch)], src)
 	if err != nil || n != want {
 		return false
 	}
@@ -809,10 +811,14 @@ func (p *fastParser) decode(buf []byte, r *fastRec) bool {
 	return true
 }
 
-// grow makes room for n+2 more bytes after len(b) (Decode may need the slack
-// for a partial final quantum); the length is unchanged.
+// slack is the room Decode gets after the decoded bytes: 2 for a partial
+// final quantum, 8 more for its 8-byte writes.
+const slack = 10
+
+// grow makes room for n+slack more bytes after len(b); the length is
+// unchanged.
 func grow(b []byte, n int) []byte {
-	need := len(b) + n + 2
+	need := len(b) + n + slack
 	if need <= cap(b) {
 		return b
 	}
