@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"math"
+	"math/bits"
 	"unicode/utf8"
 	"unsafe"
 
@@ -310,10 +311,18 @@ func str(buf []byte, i int) (span, int, step) {
 	nonASCII := false
 	j := i + 1
 	for ; j+8 <= len(buf); j += 8 {
-		w := binary.LittleEndian.Uint64(buf[j:])
-		if special(w) != 0 {
-			break
+		m := special(binary.LittleEndian.Uint64(buf[j:]))
+		if m == 0 {
+			continue
 		}
+		// The lowest flagged byte is the first special one: the borrows
+		// that can flag a byte wrongly only go upwards from a special one.
+		k := j + bits.TrailingZeros64(m)/8
+		if buf[k] == '"' {
+			return span{i + 1, k}, k + 1, stepOK
+		}
+		j = k
+		break
 	}
 	for ; j < len(buf); j++ {
 		c := buf[j]
@@ -378,14 +387,18 @@ func integer(buf []byte, i int) (v int64, null bool, next int, st step) {
 	case c == '0':
 		j++
 	case c >= '1' && c <= '9':
-		// Eight digits at a time (timestamps have 13).
-		for j+8 <= len(buf) && j-start <= 10 {
-			d8, ok := eightDigits(binary.LittleEndian.Uint64(buf[j:]))
-			if !ok {
-				break
+		// Up to 16 digits in two words (timestamps have 13).
+		if j+16 <= len(buf) {
+			w := binary.LittleEndian.Uint64(buf[j:])
+			k := leadingDigits(w)
+			v = int64(digits(w, k))
+			j += k
+			if k == 8 {
+				w = binary.LittleEndian.Uint64(buf[j:])
+				k = leadingDigits(w)
+				v = v*pow10[k] + int64(digits(w, k))
+				j += k
 			}
-			v = v*100000000 + int64(d8)
-			j += 8
 		}
 		for j < len(buf) && buf[j] >= '0' && buf[j] <= '9' {
 			v = v*10 + int64(buf[j]-'0')
@@ -407,6 +420,30 @@ func integer(buf []byte, i int) (v int64, null bool, next int, st step) {
 		v = -v
 	}
 	return v, false, j, stepOK
+}
+
+var pow10 = [9]int64{1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000}
+
+// leadingDigits returns how many of w's bytes, from the lowest, are ASCII
+// digits.
+func leadingDigits(w uint64) int {
+	x := (w & 0xf0f0f0f0f0f0f0f0) ^ 0x3030303030303030
+	x |= ((w + 0x0606060606060606) & 0xf0f0f0f0f0f0f0f0) ^ 0x3030303030303030
+	// Flag the non-zero bytes of x; a carry can flag a byte wrongly, but
+	// only above a rightly flagged one.
+	m := ((x & 0x7f7f7f7f7f7f7f7f) + 0x7f7f7f7f7f7f7f7f | x) & msb
+	return bits.TrailingZeros64(m) / 8
+}
+
+// digits returns the value of w's lowest k bytes, ASCII digits.
+func digits(w uint64, k int) uint64 {
+	if k == 0 {
+		return 0
+	}
+	// Shift the k digits to the top and fill the bottom with '0's.
+	s := uint(8 * (8 - k))
+	v, _ := eightDigits(w<<s | 0x3030303030303030>>(64-s)&(1<<s-1))
+	return v
 }
 
 // eightDigits parses 8 ASCII digits, the first in the lowest byte.

@@ -3,6 +3,7 @@ package protocol
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -254,4 +256,40 @@ func TestNewDecoderGrowsAPipe(t *testing.T) {
 	m, err := d.Next()
 	require.NoError(t, err)
 	assert.Equal(t, LeaseLost{}, m)
+}
+
+func TestIntegerWords(t *testing.T) {
+	for _, s := range []string{"0", "7", "-7", "12345678", "123456789", "1795576046680", "9999999999999999", "12345678901234567", "123456789012345678", "1234567890123456789", "-123456789012345678", "01", "1.5", "1e3", "12345678.5"} {
+		for _, tail := range []string{",", `,"subSequenceNumber":0,"action":"record"}`, "}                    "} {
+			line := []byte(s + tail)
+			v, null, next, st := integer(line, 0)
+			want, err := strconv.ParseInt(s, 10, 64)
+			if err != nil || len(strings.TrimLeft(s, "-")) > 18 || (len(s) > 1 && strings.TrimLeft(s, "-")[0] == '0') {
+				assert.NotEqual(t, stepOK, st, "%q", line)
+				continue
+			}
+			require.Equal(t, stepOK, st, "%q", line)
+			assert.False(t, null)
+			assert.Equal(t, want, v, "%q", line)
+			assert.Equal(t, len(s), next, "%q", line)
+		}
+	}
+}
+
+func TestStrWords(t *testing.T) {
+	for _, s := range []string{`""`, `"a"`, `"12345678"`, `"495903382714902566085596925383615710959215759891365880001"`, `"pk-1234567"`, `"ab\"c"`, "\"a\x01b\"", `"ключ-123456"`, "\"\xff\xfe-12345678\""} {
+		for _, tail := range []string{"", ",", `,"sequenceNumber":"1","approximateArrivalTimestamp"`} {
+			line := []byte(s + tail)
+			sp, next, st := str(line, 0)
+			var want string
+			err := json.Unmarshal([]byte(s), &want)
+			if err != nil || strings.Contains(s, `\`) || !utf8.ValidString(s) {
+				assert.NotEqual(t, stepOK, st, "%q", line)
+				continue
+			}
+			require.Equal(t, stepOK, st, "%q", line)
+			assert.Equal(t, want, string(line[sp.off:sp.end]))
+			assert.Equal(t, len(s), next)
+		}
+	}
 }
