@@ -14,16 +14,22 @@ import (
 // skipped, as the daemon skips them. Unknown fields are ignored at every
 // level; a message with an unknown action decodes as [Unknown].
 //
-// To avoid an allocation per record, a Decoder reuses its buffers: the
-// records of a [ProcessRecords] it returned, and their Data, are valid only
-// until the next call of [Decoder.Next].
+// To avoid an allocation per record, a Decoder reuses its buffers. The
+// records of a [ProcessRecords] it returned, and their Data, stay valid until
+// the Decoder decodes the next ProcessRecords: the calls of Next in between
+// (the checkpoint replies a processor waits for while it still uses its
+// records) leave them alone. Record data is decoded in place, into the line
+// buffer where its base64 text was: a batch's Data share that one buffer (the
+// batch's arena), which is reused, or left to the garbage collector, once the
+// next batch arrives. A Record's PartitionKey and SequenceNumber are ordinary
+// immutable strings, safe to keep for ever: they are substrings of one string
+// per batch (kept in memory as long as any of them is).
 //
-// Record data is decoded in place, into the decoder's line buffer where the
-// base64 text was: a batch's Data slices share that one buffer (the batch's
-// arena) and stay valid until the next call of Next, which reuses it. A
-// Record's PartitionKey and SequenceNumber are ordinary strings, safe to keep:
-// they are substrings of one string per batch (which stays in memory as long
-// as any of them does).
+// A line of the daemon's usual shape is decoded by a fast path, straight
+// from the line as it arrives from the pipe, so that decoding overlaps the
+// transfer of the rest of a long processRecords line. Anything else, and
+// every invalid line, goes to encoding/json; both give the same messages and
+// the same errors (FuzzFastVsSlow).
 type Decoder struct {
 	lr      *LineReader
 	records []Record
@@ -57,6 +63,9 @@ func (d *Decoder) Next() (Message, error) {
 			continue
 		}
 		m, err := d.decode(line)
+		if _, ok := m.(ProcessRecords); ok {
+			d.lr.held = 0 // a new batch, in the arena: release the last one
+		}
 		if err != nil {
 			var de *DecodeError
 			if errors.As(err, &de) {
@@ -104,6 +113,10 @@ func (d *Decoder) nextFast() (Message, bool) {
 					p.restore(buf)
 					return nil, false
 				}
+				if _, ok := m.(ProcessRecords); ok {
+					// Its Data alias buf: hold it until the next batch.
+					lr.held = lr.start + 1
+				}
 				lr.start += p.end + 1
 				lr.scanned = lr.start
 				lr.line++
@@ -134,6 +147,11 @@ func (d *Decoder) nextFast() (Message, bool) {
 		if lr.err != nil {
 			p.restore(buf)
 			return nil, false // the end of the input, or an error: ReadLine tells
+		}
+		if lr.held > 0 && p.seen&kAction != 0 && string(buf[p.action.off:p.action.end]) == ActionProcessRecords {
+			// A new batch: the last one's Data are no longer valid, the
+			// buffer may move them.
+			lr.held = 0
 		}
 		lr.scanned = lr.end
 		lr.fill()

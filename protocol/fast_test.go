@@ -293,3 +293,35 @@ func TestStrWords(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchValidUntilTheNextBatch: a batch's Data stay valid while Next
+// returns other messages (the checkpoint replies a processor waits for while
+// it still uses its records), however the buffer has to make room for them.
+func TestBatchValidUntilTheNextBatch(t *testing.T) {
+	batch := randomLine(300, 200)
+	want, err := slowDecode(bytes.TrimSuffix(batch, []byte("\n")))
+	require.NoError(t, err)
+	reply := []byte(`{"action":"checkpoint","sequenceNumber":"1","subSequenceNumber":0,"error":null}` + "\n")
+	for _, replies := range []int{1, 100, 3000} { // 3000 replies fill any buffer
+		var in []byte
+		for range 3 {
+			in = append(in, batch...)
+			in = append(in, bytes.Repeat(reply, replies)...)
+		}
+		for _, n := range []int{1 << 10, 64 << 10, 1 << 20} {
+			d := NewDecoder(&chunkReader{b: in, n: n})
+			for range 3 {
+				m, err := d.Next()
+				require.NoError(t, err)
+				require.Equal(t, want, m)
+				recs := m.(ProcessRecords).Records
+				for range replies {
+					c, err := d.Next()
+					require.NoError(t, err)
+					require.IsType(t, Checkpoint{}, c)
+				}
+				require.Equal(t, want.(ProcessRecords).Records, recs, "after %d replies, reads of %d", replies, n)
+			}
+		}
+	}
+}

@@ -1,17 +1,25 @@
 // Command floorchild is kclbench's floor: the least work a MultiLangDaemon
 // child can do. It reads stdin with read(2) into one growable buffer, finds
 // each line's action with a byte search, checkpoints once per batch, answers
-// with the status, and decodes nothing. A real child's wall time is given as
+// with the status, and decodes nothing. With -pipesize it first enlarges its
+// stdin pipe, as protocol.NewDecoder does, to show how much of a child's
+// ratio to the floor comes from that alone. A real child's wall time is given as
 // a multiple of this one's.
 package main
 
 import (
 	"bytes"
+	"flag"
 	"os"
 	"syscall"
 )
 
 func main() {
+	pipeSize := flag.Int("pipesize", 0, "if set, ask for this stdin pipe buffer size (F_SETPIPE_SZ), as protocol.NewDecoder does")
+	flag.Parse()
+	if *pipeSize > 0 {
+		syscall.Syscall(syscall.SYS_FCNTL, 0, 1031 /* F_SETPIPE_SZ */, uintptr(*pipeSize))
+	}
 	buf := make([]byte, 64<<10)
 	start, end := 0, 0 // unread data is buf[start:end]
 	scanned := 0       // buf[start:scanned] holds no '\n'
