@@ -128,7 +128,14 @@ func main() {
 	}
 	fmt.Printf("kclbench: %s workload: %d batches × %d records × %d B; %.1f MB of processRecords lines (%.2f MB each); %d runs, interleaved\n",
 		*wname, w.batches, w.records, w.size, float64(lineBytes)/1e6, float64(lineBytes)/1e6/float64(w.batches), *runs)
-	fmt.Printf("kclbench: %s\n", strings.Join(os.Args, " "))
+	quoted := make([]string, len(os.Args))
+	for i, a := range os.Args {
+		quoted[i] = a
+		if strings.ContainsAny(a, " \t'\"") {
+			quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+	}
+	fmt.Printf("kclbench: %s\n", strings.Join(quoted, " "))
 
 	results := make([][]result, len(children))
 	for run := 0; run < *runs; run++ {
