@@ -188,7 +188,10 @@ type fastParser struct {
 
 // reset prepares p for a new line, keeping its buffers.
 func (p *fastParser) reset(inPlace, complete bool) {
-	hint := max(p.keysHint, len(p.keys))
+	hint := len(p.keys) // the last batch's size, or the one before
+	if hint == 0 {
+		hint = p.keysHint
+	}
 	*p = fastParser{inPlace: inPlace, complete: complete, records: p.records[:0], recs: p.recs[:0], keysHint: hint, arena: p.arena[:0], scratch: p.scratch}
 }
 
