@@ -14,17 +14,35 @@ import (
 // skipped, as the daemon skips them. Unknown fields are ignored at every
 // level; a message with an unknown action decodes as [Unknown].
 //
-// To avoid an allocation per record, a Decoder reuses its buffers: the
-// records of a [ProcessRecords] it returned, and their Data, are valid only
-// until the next call of [Decoder.Next].
+// To avoid an allocation per record, a Decoder reuses its buffers. The
+// records of a [ProcessRecords] it returned, and their Data, stay valid until
+// the Decoder decodes the next ProcessRecords: the calls of Next in between
+// (the checkpoint replies a processor waits for while it still uses its
+// records) leave them alone. Record data is decoded in place, into the line
+// buffer where its base64 text was: a batch's Data share that one buffer (the
+// batch's arena), which is reused, or left to the garbage collector, once the
+// next batch arrives. A Record's PartitionKey and SequenceNumber are ordinary
+// immutable strings, safe to keep for ever: they are substrings of one string
+// per batch (kept in memory as long as any of them is).
+//
+// A line of the daemon's usual shape is decoded by a fast path, straight
+// from the line as it arrives from the pipe, so that decoding overlaps the
+// transfer of the rest of a long processRecords line. Anything else, and
+// every invalid line, goes to encoding/json; both give the same messages and
+// the same errors (FuzzFastVsSlow).
 type Decoder struct {
 	lr      *LineReader
 	records []Record
 	arena   []byte
+	fp      fastParser
 }
 
-// NewDecoder returns a Decoder reading from r.
+// NewDecoder returns a Decoder reading from r. If r is an [*os.File] on a
+// pipe (a child's stdin), on Linux NewDecoder asks for a 1 MiB pipe buffer
+// (F_SETPIPE_SZ), so that the daemon can write ahead while the Decoder
+// decodes; it goes on with the pipe as it is if that fails.
 func NewDecoder(r io.Reader) *Decoder {
+	growPipe(r)
 	return &Decoder{lr: NewLineReader(r)}
 }
 
@@ -34,6 +52,9 @@ func NewDecoder(r io.Reader) *Decoder {
 // naming the line number; the Decoder can go on with the next line.
 func (d *Decoder) Next() (Message, error) {
 	for {
+		if m, ok := d.nextFast(); ok {
+			return m, nil
+		}
 		line, err := d.lr.ReadLine()
 		if err != nil {
 			return nil, err
@@ -42,6 +63,9 @@ func (d *Decoder) Next() (Message, error) {
 			continue
 		}
 		m, err := d.decode(line)
+		if _, ok := m.(ProcessRecords); ok {
+			d.lr.held = 0 // a new batch, in the arena: release the last one
+		}
 		if err != nil {
 			var de *DecodeError
 			if errors.As(err, &de) {
@@ -60,7 +84,78 @@ func (d *Decoder) Line() int { return d.lr.Line() }
 // the result shares no memory with the decoder: it is the caller's.
 func Decode(line []byte) (Message, error) {
 	var d Decoder
+	d.fp.reset(false, true)
+	if d.fp.run(line) == stepOK {
+		if m, ok := d.fp.message(&d, line); ok {
+			return m, nil
+		}
+	}
 	return d.decode(line)
+}
+
+// nextFast decodes the next line with the fast path, as its bytes arrive:
+// the records at the start of a long processRecords line are decoded while
+// the rest is still in the pipe. It returns false, having consumed nothing
+// and with the line's bytes as they were, when the line needs the slow path
+// (or there is no complete line: an error or the end of the input).
+func (d *Decoder) nextFast() (Message, bool) {
+	lr, p := d.lr, &d.fp
+	p.reset(true, false)
+	need := 1      // run the parser when the unparsed tail is this long
+	ended := false // the line's '\n' is in the buffer
+	for {
+		buf := lr.buf[lr.start:lr.end]
+		if ended || len(buf)-p.pos >= need {
+			switch p.run(buf) {
+			case stepOK:
+				m, ok := p.message(d, buf)
+				if !ok {
+					p.restore(buf)
+					return nil, false
+				}
+				if _, ok := m.(ProcessRecords); ok {
+					// Its Data alias buf: hold it until the next batch.
+					lr.held = lr.start + 1
+				}
+				lr.start += p.end + 1
+				lr.scanned = lr.start
+				lr.line++
+				return m, true
+			case stepBail:
+				p.restore(buf)
+				return nil, false
+			}
+			if ended {
+				// The parser wants more but the line has ended: it is
+				// malformed, the slow path will tell how.
+				p.restore(buf)
+				return nil, false
+			}
+			// Retry when the tail has doubled: a unit that arrives in many
+			// small reads is parsed a bounded number of times.
+			need = 2 * (len(buf) - p.pos)
+		}
+		// Data decoded in place may hold '\n' bytes: look for the line's
+		// end only where the parser has not been (it stops before a '\n').
+		if lr.scanned < lr.start+p.pos {
+			lr.scanned = lr.start + p.pos
+		}
+		if bytes.IndexByte(lr.buf[lr.scanned:lr.end], '\n') >= 0 {
+			ended = true
+			continue
+		}
+		if lr.err != nil {
+			p.restore(buf)
+			return nil, false // the end of the input, or an error: ReadLine tells
+		}
+		if lr.held > 0 && p.seen&kAction != 0 && string(buf[p.action.off:p.action.end]) == ActionProcessRecords {
+			// A new batch: the last one's Data are no longer valid, the
+			// buffer may move them.
+			lr.held = 0
+		}
+		lr.scanned = lr.end
+		lr.fill()
+	}
 }
 
 // wireMessage has a field for every key of every action; decode checks which

@@ -9,6 +9,10 @@ import (
 // initialBufSize is the line buffer's first size; it grows as lines need.
 const initialBufSize = 64 << 10
 
+// maxRead caps one read: the fast path decodes what it read while it is
+// still in the cache.
+var maxRead = 128 << 10
+
 // LineReader reads '\n'-terminated lines of any length. Unlike
 // [bufio.Scanner] it has no maximum line length: a line grows the buffer as
 // far as memory allows. A "\r\n" terminator is accepted too.
@@ -22,6 +26,12 @@ type LineReader struct {
 	scanned int // buf[start:scanned] holds no '\n'
 	line    int
 	err     error // sticky read error
+	// held, when positive, is 1 + the index of the first byte of a batch
+	// that a Decoder decoded in place: buf[held-1:start] must stay as it is
+	// until the Decoder releases it (at the next batch). The buffer is then
+	// never moved over it; when it is full, a new one takes the unread data
+	// and the old one stays with the batch, alive as long as its Data.
+	held int
 }
 
 // NewLineReader returns a LineReader reading from r.
@@ -73,7 +83,27 @@ func (lr *LineReader) fill() {
 	if lr.buf == nil {
 		lr.buf = make([]byte, initialBufSize)
 	}
-	if lr.start > 0 && lr.end == len(lr.buf) {
+	switch {
+	case lr.held > 0:
+		if lr.end == len(lr.buf) {
+			size := len(lr.buf)
+			if lr.end-lr.start > size/2 {
+				size *= 2
+			}
+			nb := make([]byte, size)
+			n := copy(nb, lr.buf[lr.start:lr.end])
+			lr.scanned -= lr.start
+			lr.buf, lr.start, lr.end, lr.held = nb, 0, n, 0
+		}
+	case lr.start == lr.end:
+		// Nothing unread (the usual case: the daemon waits for our answer
+		// before it writes the next message): start again at the front of
+		// the buffer instead of moving a partial line there later.
+		lr.start, lr.end, lr.scanned = 0, 0, 0
+	case lr.start > 0 && (lr.end == len(lr.buf) || lr.end-lr.start <= maxRead):
+		// Move unread data to the front: when the buffer is full, or while
+		// that is cheap (the start of a message that arrived after the
+		// last one), so that a long line does not have to move later.
 		n := copy(lr.buf, lr.buf[lr.start:lr.end])
 		lr.scanned -= lr.start
 		lr.start, lr.end = 0, n
@@ -87,7 +117,7 @@ func (lr *LineReader) fill() {
 		lr.buf = grown
 	}
 	for tries := 0; tries < 100; tries++ {
-		n, err := lr.r.Read(lr.buf[lr.end:])
+		n, err := lr.r.Read(lr.buf[lr.end:min(len(lr.buf), lr.end+maxRead)])
 		lr.end += n
 		if err != nil {
 			lr.err = err

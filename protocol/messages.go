@@ -60,9 +60,10 @@ type ProcessRecords struct {
 type Record struct {
 	// Data is the payload, decoded from base64. A Record returned by a
 	// [Decoder] aliases the decoder's buffers: Data is valid only until the
-	// next call of [Decoder.Next]. Copy it to keep it.
+	// Decoder decodes the next [ProcessRecords]. Copy it to keep it.
 	Data []byte
-	// PartitionKey is the record's partition key.
+	// PartitionKey is the record's partition key. It and SequenceNumber
+	// are ordinary strings, safe to keep.
 	PartitionKey string
 	// SequenceNumber is the record's sequence number, a decimal string that
 	// does not fit in 64 bits (an emulator may use short ones like "1").
