@@ -1,19 +1,45 @@
-// Command kclgochild is kclbench's kclgo child: it reads the daemon's
-// messages with protocol.Decoder, counts every record's decoded bytes,
-// checkpoints once per batch at its last record and answers with the status.
-//
-// It is written against package protocol directly; once package kcl's run
-// loop exists it should be a kcl record processor doing the same work.
+// Command kclgochild is kclbench's kclgo child: a kcl record processor run by
+// kcl.Run, as a user would write it. It counts every record's decoded bytes,
+// checkpoints once per batch at its last record, and reports its counts on
+// stderr for kclbench to check.
 package main
 
 import (
+	"context"
 	"fmt"
-	"io"
 	"os"
 	"runtime/pprof"
 
-	"github.com/kclgo/kclgo/protocol"
+	"github.com/rs/zerolog"
+
+	"github.com/kclgo/kclgo/kcl"
 )
+
+type counter struct{ records, bytes int64 }
+
+func (c *counter) Initialize(context.Context, kcl.InitializeInput) error { return nil }
+
+func (c *counter) ProcessRecords(ctx context.Context, in kcl.ProcessRecordsInput) error {
+	for i := range in.Records {
+		c.records++
+		c.bytes += int64(len(in.Records[i].Data))
+	}
+	if n := len(in.Records); n > 0 {
+		last := &in.Records[n-1]
+		return in.Checkpointer.CheckpointAt(ctx, last.SequenceNumber, last.SubSequenceNumber)
+	}
+	return nil
+}
+
+func (c *counter) LeaseLost(context.Context, kcl.LeaseLostInput) error { return nil }
+
+func (c *counter) ShardEnded(ctx context.Context, in kcl.ShardEndedInput) error {
+	return in.Checkpointer.Checkpoint(ctx)
+}
+
+func (c *counter) ShutdownRequested(ctx context.Context, in kcl.ShutdownRequestedInput) error {
+	return in.Checkpointer.Checkpoint(ctx)
+}
 
 func main() {
 	if f := os.Getenv("KCLBENCH_CPUPROFILE"); f != "" {
@@ -22,46 +48,10 @@ func main() {
 			defer pprof.StopCPUProfile()
 		}
 	}
-	dec := protocol.NewDecoder(os.Stdin)
-	out := protocol.NewWriter(os.Stdout)
-	var records, bytes int64
-	check := func(err error) {
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "kclgochild:", err)
-			os.Exit(1)
-		}
+	c := &counter{}
+	err := kcl.Run(context.Background(), c, kcl.WithLogLevel(zerolog.WarnLevel))
+	fmt.Fprintf(os.Stderr, "kclbench: records=%d bytes=%d\n", c.records, c.bytes)
+	if err != nil {
+		os.Exit(1)
 	}
-	for {
-		m, err := dec.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			// the deferred profile stop must run
-			fmt.Fprintln(os.Stderr, "kclgochild:", err)
-			break
-		}
-		check(err)
-		switch m := m.(type) {
-		case protocol.ProcessRecords:
-			for i := range m.Records {
-				records++
-				bytes += int64(len(m.Records[i].Data))
-			}
-			if n := len(m.Records); n > 0 {
-				last := &m.Records[n-1]
-				seq, sub := last.SequenceNumber, last.SubSequenceNumber
-				check(out.Write(protocol.Checkpoint{SequenceNumber: &seq, SubSequenceNumber: &sub}))
-				reply, err := dec.Next()
-				check(err)
-				if c, ok := reply.(protocol.Checkpoint); !ok || c.Error != "" {
-					check(fmt.Errorf("checkpoint reply %#v", reply))
-				}
-			}
-		case protocol.Checkpoint:
-			continue
-		}
-		check(out.Write(protocol.Status{ResponseFor: m.Action()}))
-	}
-	fmt.Fprintf(os.Stderr, "kclbench: records=%d bytes=%d\n", records, bytes)
 }
