@@ -116,13 +116,14 @@ func setup() (func(), error) {
 	}
 	env.kclpy = strings.TrimSpace(lastLine(out))
 
-	ports, err := freePorts(4)
+	ports, err := freePorts(5)
 	if err != nil {
 		return nil, err
 	}
 	env.stackEnv = []string{
 		"KCLGO_STACK_DIR=" + filepath.Join(env.tmp, "stack"),
 		"MOTO_PORT=" + ports[0], "H2C_PORT=" + ports[1], "KINESALITE_PORT=" + ports[2], "DYNALITE_PORT=" + ports[3],
+		"KINESALITE_PROXY_PORT=" + ports[4],
 	}
 	stop := func() {
 		if out, err := runIn(env.root, time.Minute, env.stackEnv, "bash", "scripts/localstack.sh", "down"); err != nil {
@@ -135,7 +136,7 @@ func setup() (func(), error) {
 	}
 	loop := "http://127.0.0.1:"
 	env.kcl3 = endpoints{kinesis: loop + ports[1], kinesisHTTP1: loop + ports[0], dynamo: loop + ports[0]}
-	env.kcl1 = endpoints{kinesis: loop + ports[2], kinesisHTTP1: loop + ports[2], dynamo: loop + ports[3]}
+	env.kcl1 = endpoints{kinesis: loop + ports[4], kinesisHTTP1: loop + ports[2], dynamo: loop + ports[3]}
 	return stop, nil
 }
 

@@ -87,15 +87,18 @@ func TestTwoWorkers(t *testing.T) {
 func TestResharding(t *testing.T) {
 	need(t)
 	t.Parallel()
-	ep := env.kcl1
+	reshard(t, 1, env.kcl1)
+}
+
+func reshard(t *testing.T, kcl int, ep endpoints) {
 	stream, app := unique("reshard"), unique("reshard-app")
 	produce(t, ep, stream, 2, 0, 1000)
 	logPath := filepath.Join(t.TempDir(), "records.log")
-	d := startDaemon(t, 1, props(1, ep, app, stream, env.child, nil), childEnv(logPath))
+	d := startDaemon(t, kcl, props(kcl, ep, app, stream, env.child, nil), childEnv(logPath))
 	waitAll(t, logPath, 0, 1000, 3*time.Minute, d)
 
 	kc := kinesisClient(ep)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	shards, err := kc.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String(stream)})
 	if err != nil {

@@ -12,9 +12,12 @@
 # Stacks:
 #   kcl3: moto_server (Kinesis + DynamoDB, HTTP/1.1) on $MOTO_PORT, h2cproxy (HTTP/2 cleartext → moto) on $H2C_PORT.
 #         The KCL 2.x/3.x daemon uses kinesisEndpoint=http://127.0.0.1:$H2C_PORT, dynamoDBEndpoint=http://127.0.0.1:$MOTO_PORT.
-#   kcl1: kinesalite on $KINESALITE_PORT, dynalite on $DYNALITE_PORT (KCL 1.x talks HTTP/1.1 to both).
+#   kcl1: kinesalite on $KINESALITE_PORT, dynalite on $DYNALITE_PORT (KCL 1.x talks HTTP/1.1 to both), and
+#         h2cproxy -child-shards (→ kinesalite) on $KINESALITE_PROXY_PORT: it adds the ChildShards field kinesalite
+#         leaves out at a closed shard's end, without which no KCL since 1.14 finishes a split shard. The daemon
+#         uses kinesisEndpoint=http://127.0.0.1:$KINESALITE_PROXY_PORT, dynamoDBEndpoint=http://127.0.0.1:$DYNALITE_PORT.
 #
-# Environment (defaults): MOTO_PORT=4580 H2C_PORT=4581 KINESALITE_PORT=4582 DYNALITE_PORT=4583,
+# Environment (defaults): MOTO_PORT=4580 H2C_PORT=4581 KINESALITE_PORT=4582 DYNALITE_PORT=4583 KINESALITE_PROXY_PORT=4584,
 #   KCLGO_STACK_DIR=<repo>/.cache/stack (pid files and logs; use one per concurrent stack),
 #   KCLGO_CACHE=<repo>/.cache, PYTHON=python3.
 set -euo pipefail
@@ -27,6 +30,7 @@ MOTO_PORT=${MOTO_PORT:-4580}
 H2C_PORT=${H2C_PORT:-4581}
 KINESALITE_PORT=${KINESALITE_PORT:-4582}
 DYNALITE_PORT=${DYNALITE_PORT:-4583}
+KINESALITE_PROXY_PORT=${KINESALITE_PROXY_PORT:-4584}
 MOTO_VERSION=5.2.1
 KINESALITE_VERSION=3.3.3
 DYNALITE_VERSION=3.2.1
@@ -158,17 +162,19 @@ up() {
     command -v node >/dev/null 2>&1 || die "node not found (apt-get install nodejs)"
     start kinesalite "$KINESALITE_PORT" env KCLGO_NODE_MODULES="$node_dir/node_modules" node "$here/emulators.js" kinesalite "$KINESALITE_PORT"
     start dynalite "$DYNALITE_PORT" env KCLGO_NODE_MODULES="$node_dir/node_modules" node "$here/emulators.js" dynalite "$DYNALITE_PORT"
+    [[ -x $bin_dir/h2cproxy ]] || install_go_tools
+    start kproxy "$KINESALITE_PROXY_PORT" "$bin_dir/h2cproxy" -quiet -child-shards -listen "127.0.0.1:$KINESALITE_PROXY_PORT" -upstream "http://127.0.0.1:$KINESALITE_PORT"
   fi
 }
 
 down() {
   local n
-  for n in h2cproxy moto kinesalite dynalite; do stop "$n"; done
+  for n in h2cproxy kproxy moto kinesalite dynalite; do stop "$n"; done
 }
 
 status() {
   local n
-  for n in moto h2cproxy kinesalite dynalite; do
+  for n in moto h2cproxy kinesalite dynalite kproxy; do
     if pid_alive "$n"; then echo "$n running (pid $(cat "$state/$n.pid"))"; else echo "$n stopped"; fi
   done
 }
@@ -178,7 +184,7 @@ env_for() {
     kcl3) echo "KINESIS_ENDPOINT=http://127.0.0.1:$H2C_PORT"
           echo "KINESIS_ENDPOINT_HTTP1=http://127.0.0.1:$MOTO_PORT"
           echo "DYNAMODB_ENDPOINT=http://127.0.0.1:$MOTO_PORT" ;;
-    kcl1) echo "KINESIS_ENDPOINT=http://127.0.0.1:$KINESALITE_PORT"
+    kcl1) echo "KINESIS_ENDPOINT=http://127.0.0.1:$KINESALITE_PROXY_PORT"
           echo "KINESIS_ENDPOINT_HTTP1=http://127.0.0.1:$KINESALITE_PORT"
           echo "DYNAMODB_ENDPOINT=http://127.0.0.1:$DYNALITE_PORT" ;;
     *) die "env: want kcl3 or kcl1" ;;

@@ -12,6 +12,10 @@
 // The client's Host header is kept as sent, because SigV4 signs it; the
 // emulators do not check signatures, but a Host rewritten by the proxy would
 // make the request differ from what the client signed.
+//
+// With -child-shards the proxy also adds the ChildShards field that
+// kinesalite leaves out of a closed shard's last GetRecords response, so the
+// KCL can finish a shard after a split (see childshards.go).
 package main
 
 import (
@@ -34,15 +38,16 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:4568", "address to listen on (host:port)")
 	upstream := flag.String("upstream", "http://127.0.0.1:4567", "HTTP/1.1 upstream base URL")
 	quiet := flag.Bool("quiet", false, "do not log each request")
+	childShards := flag.Bool("child-shards", false, "add ChildShards to the last GetRecords response of a closed shard (for kinesalite)")
 	flag.Parse()
-	if err := run(*listen, *upstream, *quiet); err != nil {
+	if err := run(*listen, *upstream, *quiet, *childShards); err != nil {
 		fmt.Fprintln(os.Stderr, "h2cproxy:", err)
 		os.Exit(1)
 	}
 }
 
 // run serves until SIGINT or SIGTERM.
-func run(listen, upstream string, quiet bool) error {
+func run(listen, upstream string, quiet, childShards bool) error {
 	target, err := url.Parse(upstream)
 	if err != nil {
 		return fmt.Errorf("parse upstream %q: %w", upstream, err)
@@ -54,7 +59,7 @@ func run(listen, upstream string, quiet bool) error {
 	if err != nil {
 		return err
 	}
-	srv := newServer(target, quiet)
+	srv := newServer(target, quiet, childShards)
 	log.Printf("h2cproxy: listening on %s (h2c + HTTP/1.1), upstream %s", ln.Addr(), target)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -75,8 +80,9 @@ func run(listen, upstream string, quiet bool) error {
 }
 
 // newServer returns an http.Server that speaks HTTP/1.1 and unencrypted
-// HTTP/2 and proxies every request to target over HTTP/1.1.
-func newServer(target *url.URL, quiet bool) *http.Server {
+// HTTP/2 and proxies every request to target over HTTP/1.1. With
+// childShards, closed shards' last GetRecords responses get ChildShards.
+func newServer(target *url.URL, quiet, childShards bool) *http.Server {
 	transport := &http.Transport{
 		Proxy:               nil,
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
@@ -95,10 +101,16 @@ func newServer(target *url.URL, quiet bool) *http.Server {
 		ErrorLog:  log.Default(),
 	}
 	var h http.Handler = rp
+	if childShards {
+		fixer := newChildShardFixer(target)
+		rp.ModifyResponse = fixer.modifyResponse
+		h = fixer.wrap(rp)
+	}
+	inner := h
 	if !quiet {
 		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
-			rp.ServeHTTP(w, r)
+			inner.ServeHTTP(w, r)
 			log.Printf("%s %s %s %s %v", r.Proto, r.Method, r.URL.Path, r.Header.Get("X-Amz-Target"), time.Since(start).Round(time.Millisecond))
 		})
 	}

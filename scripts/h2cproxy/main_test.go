@@ -30,7 +30,7 @@ func TestProxyH2CAndHTTP1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := newServer(target, true)
+	srv := newServer(target, true, false)
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
 
