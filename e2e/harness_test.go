@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -74,6 +75,17 @@ func testMain(m *testing.M) int {
 	if err != nil {
 		env.setupErr = err
 		fmt.Fprintln(os.Stderr, "e2e setup:", err)
+	}
+	if stop != nil {
+		// Ctrl-C or a SIGTERM from a runner: still stop the emulators (they run in their own sessions).
+		// The daemons die with this process (Pdeathsig) and their children with them (stdin EOF).
+		sigc := make(chan os.Signal, 1)
+		signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
+		go func() {
+			<-sigc
+			stop()
+			os.Exit(1)
+		}()
 	}
 	code := m.Run()
 	if stop != nil {
