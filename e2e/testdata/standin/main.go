@@ -12,10 +12,14 @@
 //     end of every processRecords batch).
 //   - KCLGO_CHECKPOINT_SECONDS=S: checkpoint at the end of a batch only when
 //     S seconds passed since the last one.
+//   - KCLGO_TRANSCRIPT=PATH: append every line read from and written to the
+//     daemon, as JSON {"t_ms","pid","dir":"in"|"out","line"} (records lists
+//     are not shortened).
 package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,6 +46,8 @@ type message struct {
 }
 
 type child struct {
+	trace    *os.File
+	start    time.Time
 	in       *bufio.Reader
 	out      *os.File
 	log      *os.File
@@ -58,7 +64,15 @@ type child struct {
 }
 
 func main() {
-	c := &child{in: bufio.NewReaderSize(os.Stdin, 1<<20), out: os.Stdout, lastCP: time.Now()}
+	c := &child{in: bufio.NewReaderSize(os.Stdin, 1<<20), out: os.Stdout, lastCP: time.Now(), start: time.Now()}
+	if p := os.Getenv("KCLGO_TRANSCRIPT"); p != "" {
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "standin:", err)
+			os.Exit(2)
+		}
+		c.trace = f
+	}
 	c.failAt, _ = strconv.Atoi(os.Getenv("KCLGO_SAMPLE_FAIL_BATCH"))
 	c.every, _ = strconv.Atoi(os.Getenv("KCLGO_CHECKPOINT_EVERY"))
 	c.seconds, _ = strconv.Atoi(os.Getenv("KCLGO_CHECKPOINT_SECONDS"))
@@ -85,6 +99,7 @@ func (c *child) read() (*message, error) {
 			}
 			return nil, err
 		}
+		c.traceLine("in", line)
 		if len(line) <= 1 {
 			continue
 		}
@@ -101,8 +116,20 @@ func (c *child) write(v any) error {
 	if err != nil {
 		return err
 	}
+	c.traceLine("out", b)
 	_, err = c.out.Write(append(b, '\n'))
 	return err
+}
+
+func (c *child) traceLine(dir string, line []byte) {
+	if c.trace == nil {
+		return
+	}
+	b, _ := json.Marshal(map[string]any{
+		"t_ms": time.Since(c.start).Milliseconds(), "pid": os.Getpid(), "dir": dir,
+		"line": string(bytes.TrimRight(line, "\n")),
+	})
+	_, _ = c.trace.Write(append(b, '\n'))
 }
 
 func (c *child) logLine(s string) {
