@@ -158,4 +158,18 @@ while :; do
   fi
   sleep 1
 done
+
+# 6. Checkpoints: wait (up to 15 s) until each shard's last checkpoint is at its last record, then stop.
+# (A SIGTERM while a processRecords is still running makes its checkpoint fail with ShutdownException.)
+checkpoint_report() {
+  awk -F'\t' '$1 == "R" { last[$2] = $4 } $1 == "C" { cp[$2] = ($3 == "" ? "SHARD_END/null" : $3) }
+    END { ok = 1; for (s in last) { printf "  %s: last record %s, checkpoint %s\n", s, last[s], (s in cp ? cp[s] : "none"); if (cp[s] != last[s]) ok = 0 }
+          exit ok ? 0 : 3 }' "$record_log"
+}
+for _ in $(seq 1 15); do
+  checkpoint_report >/dev/null && break
+  sleep 1
+done
+say "per shard (from $(basename "$record_log")):"
+checkpoint_report >&2 || say "(not every shard has checkpointed its last record: the processor checkpoints on its own schedule)"
 exit 0
