@@ -107,18 +107,20 @@ java_args() {
   fi
 }
 
+if [[ $cmd == args || $cmd == command || $cmd == run ]]; then
+  [[ $# -eq 1 ]] || usage
+  [[ -f $1 ]] || die "properties file '$1' not found"
+fi
+
 case $cmd in
   fetch) fetch ;;
   dir) echo "$jars" ;;
   args)
-    [[ $# -eq 1 ]] || usage
     java_args "$1" ;;
   command)
-    [[ $# -eq 1 ]] || usage
     mapfile -t a < <(java_args "$1")
     printf '%q ' "${a[@]}"; echo ;;
   run)
-    [[ $# -eq 1 ]] || usage
     fetch
     check_java
     mapfile -t a < <(java_args "$1")
