@@ -40,6 +40,7 @@ var env struct {
 	stackEnv []string
 	kcl3     endpoints
 	kcl1     endpoints
+	kcl3k    endpoints // KCL 3 with kinesalite (ChildShards added by the proxy) and moto's DynamoDB
 }
 
 // endpoints of one local stack.
@@ -149,6 +150,7 @@ func setup() (func(), error) {
 	loop := "http://127.0.0.1:"
 	env.kcl3 = endpoints{kinesis: loop + ports[1], kinesisHTTP1: loop + ports[0], dynamo: loop + ports[0]}
 	env.kcl1 = endpoints{kinesis: loop + ports[4], kinesisHTTP1: loop + ports[2], dynamo: loop + ports[3]}
+	env.kcl3k = endpoints{kinesis: loop + ports[4], kinesisHTTP1: loop + ports[2], dynamo: loop + ports[0]}
 	return stop, nil
 }
 

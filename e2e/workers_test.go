@@ -90,6 +90,15 @@ func TestResharding(t *testing.T) {
 	reshard(t, 1, env.kcl1)
 }
 
+// TestReshardingKCL3: the same with the KCL 3 daemon, Kinesis from
+// kinesalite (through the proxy that adds ChildShards) and DynamoDB from
+// moto (KCL 3 needs the lease-owner GSI, which dynalite cannot create).
+func TestReshardingKCL3(t *testing.T) {
+	need(t)
+	t.Parallel()
+	reshard(t, 3, env.kcl3k)
+}
+
 func reshard(t *testing.T, kcl int, ep endpoints) {
 	stream, app := unique("reshard"), unique("reshard-app")
 	produce(t, ep, stream, 2, 0, 1000)
