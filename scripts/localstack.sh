@@ -6,7 +6,8 @@
 #   scripts/localstack.sh up [kcl3|kcl1|all]           start the emulators (default all) and wait until they answer
 #   scripts/localstack.sh down                         stop everything this state dir started
 #   scripts/localstack.sh status                       show what runs
-#   scripts/localstack.sh env [kcl3|kcl1]              print KINESIS_ENDPOINT=… DYNAMODB_ENDPOINT=… for that KCL
+#   scripts/localstack.sh env [kcl3|kcl1|kcl3-kinesalite]   print KINESIS_ENDPOINT=… DYNAMODB_ENDPOINT=… for that KCL
+#                                                      (kcl3-kinesalite needs `up all`: KCL 3 with resharding)
 #   scripts/localstack.sh create-stream NAME SHARDS [kcl3|kcl1]   create a stream (default kcl3 stack), wait for ACTIVE
 #
 # Stacks:
@@ -187,7 +188,11 @@ env_for() {
     kcl1) echo "KINESIS_ENDPOINT=http://127.0.0.1:$KINESALITE_PROXY_PORT"
           echo "KINESIS_ENDPOINT_HTTP1=http://127.0.0.1:$KINESALITE_PORT"
           echo "DYNAMODB_ENDPOINT=http://127.0.0.1:$DYNALITE_PORT" ;;
-    *) die "env: want kcl3 or kcl1" ;;
+    kcl3-kinesalite)  # KCL 3 that can finish a split shard: kinesalite via the ChildShards proxy, moto's DynamoDB
+          echo "KINESIS_ENDPOINT=http://127.0.0.1:$KINESALITE_PROXY_PORT"
+          echo "KINESIS_ENDPOINT_HTTP1=http://127.0.0.1:$KINESALITE_PORT"
+          echo "DYNAMODB_ENDPOINT=http://127.0.0.1:$MOTO_PORT" ;;
+    *) die "env: want kcl3, kcl1 or kcl3-kinesalite" ;;
   esac
 }
 
