@@ -1,0 +1,126 @@
+// Command h2cproxy is a development tool: a reverse proxy that accepts
+// HTTP/2 over cleartext (prior knowledge, as the AWS SDK for Java v2 speaks it
+// to an http:// endpoint) and HTTP/1.1, and forwards every request to an
+// HTTP/1.1 upstream.
+//
+// The KCL 2.x/3.x MultiLangDaemon forces HTTP/2 on its Kinesis client, while
+// the local Kinesis emulators (moto, kinesalite) speak HTTP/1.1 only. Put this
+// proxy in front of the emulator and point the daemon's kinesisEndpoint at it:
+//
+//	h2cproxy -listen 127.0.0.1:4568 -upstream http://127.0.0.1:4567
+//
+// The client's Host header is kept as sent, because SigV4 signs it; the
+// emulators do not check signatures, but a Host rewritten by the proxy would
+// make the request differ from what the client signed.
+//
+// With -child-shards the proxy also adds the ChildShards field that
+// kinesalite leaves out of a closed shard's last GetRecords response, so the
+// KCL can finish a shard after a split (see childshards.go).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:4568", "address to listen on (host:port)")
+	upstream := flag.String("upstream", "http://127.0.0.1:4567", "HTTP/1.1 upstream base URL")
+	quiet := flag.Bool("quiet", false, "do not log each request")
+	childShards := flag.Bool("child-shards", false, "add ChildShards to the last GetRecords response of a closed shard (for kinesalite)")
+	flag.Parse()
+	if err := run(*listen, *upstream, *quiet, *childShards); err != nil {
+		fmt.Fprintln(os.Stderr, "h2cproxy:", err)
+		os.Exit(1)
+	}
+}
+
+// run serves until SIGINT or SIGTERM.
+func run(listen, upstream string, quiet, childShards bool) error {
+	target, err := url.Parse(upstream)
+	if err != nil {
+		return fmt.Errorf("parse upstream %q: %w", upstream, err)
+	}
+	if target.Scheme != "http" || target.Host == "" {
+		return fmt.Errorf("upstream %q: want http://host:port", upstream)
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	srv := newServer(target, quiet, childShards)
+	log.Printf("h2cproxy: listening on %s (h2c + HTTP/1.1), upstream %s", ln.Addr(), target)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdownCtx)
+}
+
+// newServer returns an http.Server that speaks HTTP/1.1 and unencrypted
+// HTTP/2 and proxies every request to target over HTTP/1.1. With
+// childShards, closed shards' last GetRecords responses get ChildShards.
+func newServer(target *url.URL, quiet, childShards bool) *http.Server {
+	transport := &http.Transport{
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		MaxIdleConns:        64,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     90 * time.Second,
+		// ForceAttemptHTTP2 stays false: the upstream speaks HTTP/1.1.
+	}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(target)
+			// SetURL rewrites Host to the target's; keep the client's (SigV4 signs it).
+			r.Out.Host = r.In.Host
+		},
+		Transport: transport,
+		ErrorLog:  log.Default(),
+	}
+	var h http.Handler = rp
+	if childShards {
+		fixer := newChildShardFixer(target)
+		rp.ModifyResponse = fixer.modifyResponse
+		h = fixer.wrap(rp)
+	}
+	inner := h
+	if !quiet {
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			inner.ServeHTTP(w, r)
+			log.Printf("%s %s %s %s %v", r.Proto, r.Method, r.URL.Path, r.Header.Get("X-Amz-Target"), time.Since(start).Round(time.Millisecond))
+		})
+	}
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	return &http.Server{
+		Handler:           h,
+		Protocols:         &protocols,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       5 * time.Minute,
+	}
+}
