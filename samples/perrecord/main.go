@@ -6,7 +6,7 @@
 // Environment:
 //
 //	KCLGO_CHECKPOINT_EVERY    records between checkpoints (default 1000)
-//	KCLGO_CHECKPOINT_SECONDS  seconds between checkpoints (default 60)
+//	KCLGO_CHECKPOINT_SECONDS  seconds between checkpoints (default 60; both 0: every batch)
 //	KCLGO_RECORD_LOG          append what was processed to this file (see samples/internal/recordlog)
 //	KCLGO_SAMPLE_FAIL_BATCH   make the N-th batch of this process fail (for tests)
 //	KCLGO_LOG_LEVEL           debug, info, warn, error
@@ -110,8 +110,11 @@ func main() {
 			s.log.Record(s.shard, r.PartitionKey, r.SequenceNumber, r.SubSequenceNumber)
 			return false, s.log.Flush()
 		},
-		Policy: checkpointer.Either(envInt("KCLGO_CHECKPOINT_EVERY", 1000), time.Duration(envInt("KCLGO_CHECKPOINT_SECONDS", 60))*time.Second),
 	}
+	every, seconds := envInt("KCLGO_CHECKPOINT_EVERY", 1000), envInt("KCLGO_CHECKPOINT_SECONDS", 60)
+	if every > 0 || seconds > 0 {
+		s.Policy = checkpointer.Either(every, time.Duration(seconds)*time.Second)
+	} // else: PerRecord's default, a checkpoint at the end of every batch
 	opts := []kcl.Option{}
 	if s.failBatch > 0 {
 		opts = append(opts, kcl.WithProcessorRetry(kcl.RetryPolicy{MaxAttempts: 1}))
