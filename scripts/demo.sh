@@ -100,7 +100,7 @@ eval "$(bash "$here/localstack.sh" env "$stack")"
 stream=demo-$$
 app=kclgo-demo-$$
 bash "$here/localstack.sh" create-stream "$stream" "$shards" "$stack"
-"$root/.cache/bin/producer" -endpoint "$KINESIS_ENDPOINT_HTTP1" -stream "$stream" -count "$records"
+"$root/.cache/bin/producer" -endpoint "$KINESIS_ENDPOINT_HTTP1" -stream "$stream" -count "$records" -aggregated $((records / 2))
 
 # 4. The daemon.
 props=$run/app.properties

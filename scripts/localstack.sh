@@ -86,6 +86,7 @@ install_node() {
     "kinesalite@$KINESALITE_VERSION" "dynalite@$DYNALITE_VERSION" >&2
 }
 
+# install_go_tools (re)builds the Go dev tools; go build is quick when nothing changed.
 install_go_tools() {
   command -v go >/dev/null 2>&1 || die "go not found"
   mkdir -p "$bin_dir"
@@ -154,7 +155,7 @@ up() {
   case $which in kcl3|kcl1|all) ;; *) die "up: want kcl3, kcl1 or all, not '$which'" ;; esac
   if [[ $which == kcl3 || $which == all ]]; then
     install_moto
-    [[ -x $bin_dir/h2cproxy ]] || install_go_tools
+    install_go_tools
     start moto "$MOTO_PORT" "$(python_bin)" -m moto.server -H 127.0.0.1 -p "$MOTO_PORT"
     start h2cproxy "$H2C_PORT" "$bin_dir/h2cproxy" -quiet -listen "127.0.0.1:$H2C_PORT" -upstream "http://127.0.0.1:$MOTO_PORT"
   fi
@@ -163,7 +164,7 @@ up() {
     command -v node >/dev/null 2>&1 || die "node not found (apt-get install nodejs)"
     start kinesalite "$KINESALITE_PORT" env KCLGO_NODE_MODULES="$node_dir/node_modules" node "$here/emulators.js" kinesalite "$KINESALITE_PORT"
     start dynalite "$DYNALITE_PORT" env KCLGO_NODE_MODULES="$node_dir/node_modules" node "$here/emulators.js" dynalite "$DYNALITE_PORT"
-    [[ -x $bin_dir/h2cproxy ]] || install_go_tools
+    install_go_tools
     start kproxy "$KINESALITE_PROXY_PORT" "$bin_dir/h2cproxy" -quiet -child-shards -listen "127.0.0.1:$KINESALITE_PROXY_PORT" -upstream "http://127.0.0.1:$KINESALITE_PORT"
   fi
 }
@@ -198,7 +199,7 @@ env_for() {
 
 create_stream() {
   local name=$1 shards=$2 which=${3:-kcl3} endpoint
-  [[ -x $bin_dir/producer ]] || install_go_tools
+  install_go_tools
   case $which in
     kcl3) endpoint=http://127.0.0.1:$MOTO_PORT ;;
     kcl1) endpoint=http://127.0.0.1:$KINESALITE_PORT ;;

@@ -3,8 +3,11 @@
 // real Kinesis.
 //
 // Record i (counting from -start) has partition key "pk-<i>" and data
-// "rec-<i>". Records go out in PutRecords batches of up to 500; records a
-// batch reports as failed are retried.
+// "rec-<i>". Records go out through kclgo's producer package: PutRecords
+// batches of up to 500, failed entries retried with backoff, and nothing
+// lost without an error naming it. The last -aggregated records are
+// KPL-aggregated per shard (the daemon deaggregates them for its children);
+// the others are sent as plain records.
 //
 //	producer -endpoint http://127.0.0.1:4567 -stream demo -count 10000
 //	producer -endpoint http://127.0.0.1:4567 -stream demo -create 4   # create with 4 shards, wait until ACTIVE
@@ -12,9 +15,6 @@
 // Credentials come from the usual AWS environment variables; when none are
 // set and -endpoint is given, the dummy pair test/test is used (emulators
 // do not check signatures).
-//
-// KPL aggregation is not implemented yet: -aggregate is reserved for it and
-// fails until the deagg package offers an aggregator.
 package main
 
 import (
@@ -30,6 +30,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/kclgo/kclgo/producer"
 )
 
 // maxBatch is the PutRecords limit on records per call.
@@ -43,14 +45,14 @@ func main() {
 	start := flag.Int("start", 0, "index of the first record")
 	batch := flag.Int("batch", maxBatch, "records per PutRecords call (1..500)")
 	create := flag.Int("create", 0, "if > 0: create the stream with this many shards when missing, and wait until it is ACTIVE")
-	aggregate := flag.Bool("aggregate", false, "KPL-aggregate records (not implemented yet)")
+	aggregated := flag.Int("aggregated", 0, "how many of the records (the last ones) to KPL-aggregate")
 	timeout := flag.Duration("timeout", 2*time.Minute, "overall time limit")
 	quiet := flag.Bool("quiet", false, "print nothing on success")
 	flag.Parse()
 
 	cfg := config{
 		endpoint: *endpoint, region: *region, stream: *stream, count: *count, start: *start,
-		batch: *batch, create: *create, aggregate: *aggregate, quiet: *quiet,
+		batch: *batch, create: *create, aggregated: *aggregated, quiet: *quiet,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
@@ -63,8 +65,8 @@ func main() {
 type config struct {
 	endpoint, region, stream string
 	count, start, batch      int
-	create                   int
-	aggregate, quiet         bool
+	create, aggregated       int
+	quiet                    bool
 }
 
 func run(ctx context.Context, c config) error {
@@ -73,11 +75,6 @@ func run(ctx context.Context, c config) error {
 	}
 	if c.batch < 1 || c.batch > maxBatch {
 		return fmt.Errorf("-batch %d: want 1..%d", c.batch, maxBatch)
-	}
-	if c.aggregate {
-		// Hook for KPL aggregation: build aggregated records with the deagg
-		// package's aggregator once it exists, then put those instead.
-		return errors.New("-aggregate: KPL aggregation is not implemented yet")
 	}
 	client := newClient(c.endpoint, c.region)
 	if c.create > 0 {
@@ -89,22 +86,46 @@ func run(ctx context.Context, c config) error {
 		return nil
 	}
 	began := time.Now()
-	for i := c.start; i < c.start+c.count; i += c.batch {
-		n := min(c.batch, c.start+c.count-i)
-		entries := make([]types.PutRecordsRequestEntry, n)
-		for j := range entries {
-			k := strconv.Itoa(i + j)
-			entries[j] = types.PutRecordsRequestEntry{PartitionKey: aws.String("pk-" + k), Data: []byte("rec-" + k)}
-		}
-		if err := putAll(ctx, client, c.stream, entries); err != nil {
-			return fmt.Errorf("records %d..%d: %w", i, i+n-1, err)
-		}
+	aggregated := min(max(c.aggregated, 0), c.count)
+	plainEnd := c.start + c.count - aggregated
+	if err := put(ctx, client, c, c.start, plainEnd, false); err != nil {
+		return err
+	}
+	if err := put(ctx, client, c, plainEnd, c.start+c.count, true); err != nil {
+		return err
 	}
 	if !c.quiet {
-		fmt.Fprintf(os.Stderr, "producer: put %d records (%d..%d) into %s in %v\n",
-			c.count, c.start, c.start+c.count-1, c.stream, time.Since(began).Round(time.Millisecond))
+		fmt.Fprintf(os.Stderr, "producer: put %d records (%d..%d, the last %d KPL-aggregated) into %s in %v\n",
+			c.count, c.start, c.start+c.count-1, aggregated, c.stream, time.Since(began).Round(time.Millisecond))
 	}
 	return nil
+}
+
+// put puts records from..to-1 with a producer, aggregated or plain, and
+// waits until every one is delivered or reported failed.
+func put(ctx context.Context, client *kinesis.Client, c config, from, to int, aggregate bool) error {
+	if from >= to {
+		return nil
+	}
+	p, err := producer.New(ctx, client, producer.Config{
+		StreamName:         c.stream,
+		DisableAggregation: !aggregate,
+		BatchMaxRecords:    c.batch,
+		Linger:             50 * time.Millisecond,
+		RecordTTL:          time.Minute,
+	})
+	if err != nil {
+		return err
+	}
+	for i := from; i < to; i++ {
+		k := strconv.Itoa(i)
+		if err := p.Put(ctx, "pk-"+k, []byte("rec-"+k)); err != nil {
+			p.Close(ctx)
+			return fmt.Errorf("record %d: %w", i, err)
+		}
+	}
+	// Close flushes; its error names every record that could not be sent.
+	return p.Close(ctx)
 }
 
 // newClient returns a Kinesis client for endpoint (empty: AWS) in region.
@@ -121,36 +142,6 @@ func newClient(endpoint, region string) *kinesis.Client {
 		opts.Credentials = credentials.NewStaticCredentialsProvider(key, secret, os.Getenv("AWS_SESSION_TOKEN"))
 	}
 	return kinesis.New(opts)
-}
-
-// putAll puts entries, retrying the ones PutRecords reports as failed.
-func putAll(ctx context.Context, client *kinesis.Client, stream string, entries []types.PutRecordsRequestEntry) error {
-	backoff := 50 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		out, err := client.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String(stream), Records: entries})
-		if err != nil {
-			return err
-		}
-		if aws.ToInt32(out.FailedRecordCount) == 0 {
-			return nil
-		}
-		var failed []types.PutRecordsRequestEntry
-		for k, r := range out.Records {
-			if r.ErrorCode != nil {
-				failed = append(failed, entries[k])
-			}
-		}
-		if attempt >= 20 {
-			return fmt.Errorf("%d records still failing after %d attempts", len(failed), attempt)
-		}
-		entries = failed
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 2*time.Second)
-	}
 }
 
 // createStream creates stream with shards shards unless it exists, then
