@@ -10,14 +10,18 @@ import (
 	"time"
 )
 
-// TestDelivery: KCL 3 daemon + moto; 10,000 records on 4 shards all arrive,
-// and each shard's lease checkpoint ends at its last record.
+// TestDelivery: KCL 3 daemon + moto; 10,000 records on 4 shards (half of
+// them KPL-aggregated) all arrive, and each shard's lease checkpoint ends at
+// its last record.
 func TestDelivery(t *testing.T) {
 	need(t)
 	t.Parallel()
 	ep := env.kcl3
 	stream, app := unique("delivery"), unique("delivery-app")
-	produce(t, ep, stream, 4, 0, 10000)
+	// Half plain, half KPL-aggregated by kclgo's producer: the daemon
+	// deaggregates, the child sees user records with sub-sequence numbers.
+	produce(t, ep, stream, 4, 0, 5000)
+	produce(t, ep, stream, 0, 5000, 5000, "-aggregated", "5000")
 	logPath := filepath.Join(t.TempDir(), "records.log")
 	d := startDaemon(t, 3, props(3, ep, app, stream, env.child, nil), childEnv(logPath))
 	lines := waitAll(t, logPath, 0, 10000, 3*time.Minute, d)
@@ -27,6 +31,15 @@ func TestDelivery(t *testing.T) {
 	last := lastSeq(lines)
 	if len(last) != 4 {
 		t.Errorf("records came from %d shards, want 4: %v", len(last), last)
+	}
+	aggregated := 0
+	for _, l := range lines {
+		if l.kind == 'R' && l.sub != "0" {
+			aggregated++
+		}
+	}
+	if aggregated == 0 {
+		t.Errorf("no record with a sub-sequence number: the aggregated half did not arrive as user records")
 	}
 	assertCheckpointsAtEnd(t, ep, app, last, d)
 }

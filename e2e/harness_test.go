@@ -253,11 +253,12 @@ func freePorts(n int) ([]string, error) {
 }
 
 // produce creates stream with shards shards (when shards > 0) and puts
-// count records starting at index start.
-func produce(t *testing.T, ep endpoints, stream string, shards, start, count int) {
+// count records starting at index start; extra are more producer flags.
+func produce(t *testing.T, ep endpoints, stream string, shards, start, count int, extra ...string) {
 	t.Helper()
 	args := []string{"-endpoint", ep.kinesisHTTP1, "-stream", stream, "-quiet", "-timeout", "2m",
 		"-create", strconv.Itoa(shards), "-start", strconv.Itoa(start), "-count", strconv.Itoa(count)}
+	args = append(args, extra...)
 	if out, err := runIn(env.root, 3*time.Minute, nil, filepath.Join(env.bin, "producer"), args...); err != nil {
 		t.Fatalf("producer %v: %v\n%s", args, err, out)
 	}
