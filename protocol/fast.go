@@ -169,7 +169,12 @@ type fastParser struct {
 	subSeq, millis                                       int64
 	subSeqNull, millisNull                               bool
 
+	// records is the batch being parsed; live is the array of the batch
+	// last returned, which must not change until the next batch is
+	// returned (a line with a "records" key that is not that batch, e.g. a
+	// checkpoint reply, parses into records, never into live).
 	records []Record
+	live    []Record
 	recs    []fastRec
 	// keys holds the batch's partition keys and sequence numbers, which are
 	// strings over it (unsafe.String): a new one for each batch, only ever
@@ -179,11 +184,6 @@ type fastParser struct {
 	keysHint int
 	arena    []byte // decoded data when not in place
 	scratch  []byte // one record's decoded data before it is copied in place
-	// base is where the buffer the records' Data point into started at the
-	// last commit; moved is set when it changed (the line buffer grew, or
-	// the arena), and the Data slices are then remade at the end.
-	base  *byte
-	moved bool
 }
 
 // reset prepares p for a new line, keeping its buffers.
@@ -192,7 +192,7 @@ func (p *fastParser) reset(inPlace, complete bool) {
 	if hint == 0 {
 		hint = p.keysHint
 	}
-	*p = fastParser{inPlace: inPlace, complete: complete, records: p.records[:0], recs: p.recs[:0], keysHint: hint, arena: p.arena[:0], scratch: p.scratch}
+	*p = fastParser{inPlace: inPlace, complete: complete, records: p.records[:0], live: p.live, recs: p.recs[:0], keysHint: hint, arena: p.arena[:0], scratch: p.scratch}
 }
 
 const (
@@ -775,10 +775,6 @@ func (p *fastParser) commit(buf []byte, r recValues, pk, seq span, next int) ste
 		if data == nil {
 			data = []byte{} // "" is empty data, null is no data
 		}
-		if base := unsafe.SliceData(out); base != p.base {
-			p.moved = p.moved || len(p.recs) > 0
-			p.base = base
-		}
 	}
 	if p.keys == nil {
 		p.keys = make([]byte, 0, p.keysHint+p.keysHint/8+64)
@@ -1008,23 +1004,27 @@ func (p *fastParser) message(d *Decoder, buf []byte) (Message, bool) {
 	return Unknown{Name: s(p.action)}, true
 }
 
-// records returns the batch's records. Their Data are remade if the buffer
-// they point into moved while the line was parsed (a line buffer that grew
-// stays alive as long as a slice points into it).
+// batch returns the batch's records. Their Data are remade from their
+// offsets in the final buffer, always: the line buffer may have been grown
+// or compacted after any record was committed (even after the last one
+// with data, by a read that ended in the line's tail), and a Data slice
+// made before that would point at bytes that are no longer the record's.
+// The returned array becomes the live one; the previous live array is
+// parsed into next.
 func (p *fastParser) batch(buf []byte) []Record {
 	if p.records == nil {
 		p.records = make([]Record, 0, 8)
 	}
-	if p.moved {
-		out := p.arena
-		if p.inPlace {
-			out = buf
-		}
-		for i := range p.recs {
-			if fr := &p.recs[i]; fr.dataOff >= 0 && fr.outEnd > fr.outOff {
-				p.records[i].Data = out[fr.outOff:fr.outEnd:fr.outEnd]
-			}
+	out := p.arena
+	if p.inPlace {
+		out = buf
+	}
+	for i := range p.recs {
+		if fr := &p.recs[i]; fr.dataOff >= 0 && fr.outEnd > fr.outOff {
+			p.records[i].Data = out[fr.outOff:fr.outEnd:fr.outEnd]
 		}
 	}
-	return p.records
+	batch := p.records
+	p.records, p.live = p.live[:0], batch
+	return batch
 }
