@@ -17,7 +17,12 @@ import (
 // A Checkpointer is valid only during the processor method it was passed to;
 // afterwards, and after the lease is lost, it returns
 // [ErrCheckpointNotAllowed]. It is safe for concurrent use; calls are
-// serialized.
+// serialized, and the method's answer to the daemon waits for a checkpoint
+// still in flight.
+//
+// A checkpoint is a round trip to the daemon, which writes DynamoDB before it
+// replies; the context bounds the waits between retries, not a round trip
+// under way (abandoning one would break the protocol).
 type Checkpointer interface {
 	// Checkpoint checkpoints after the last record delivered to the
 	// processor so far (at shard end: the end of the shard).
@@ -40,11 +45,25 @@ func (s *session) newCheckpointer(action string) *checkpointer {
 	return &checkpointer{s: s, action: action}
 }
 
-// close ends the checkpointer's validity: the action was answered.
+// close ends the checkpointer's validity, after waiting for a checkpoint in
+// flight (from another goroutine) to finish.
 func (c *checkpointer) close() {
 	c.mu.Lock()
 	c.closed = true
 	c.mu.Unlock()
+}
+
+// quiesce waits for a checkpoint in flight to finish.
+func (c *checkpointer) quiesce() {
+	c.mu.Lock()
+	c.mu.Unlock() //nolint:staticcheck // an empty critical section: waiting is the point
+}
+
+// checkpointedEnd reports whether a checkpoint without position succeeded.
+func (c *checkpointer) checkpointedEnd() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.atEnd
 }
 
 // Checkpoint implements [Checkpointer].
@@ -63,8 +82,11 @@ func (c *checkpointer) checkpoint(ctx context.Context, seq *string, sub *int64) 
 	if c.closed {
 		return fmt.Errorf("%w: the checkpointer of %s was used after %s returned", ErrCheckpointNotAllowed, c.action, c.action)
 	}
-	if c.s.broken != nil {
-		return c.s.broken
+	if err := c.s.brokenErr(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("kcl: checkpoint not sent: %w", err)
 	}
 	pos := ""
 	if seq != nil {
@@ -102,18 +124,15 @@ func (c *checkpointer) checkpoint(ctx context.Context, seq *string, sub *int64) 
 func (c *checkpointer) roundTrip(seq *string, sub *int64) (string, error) {
 	s := c.s
 	if err := s.enc.Write(protocol.Checkpoint{SequenceNumber: seq, SubSequenceNumber: sub}); err != nil {
-		s.broken = fmt.Errorf("kcl: sending a checkpoint: %w", err)
-		return "", s.broken
+		return "", s.breakWith(fmt.Errorf("%w: sending a checkpoint: %w", ErrProtocol, err))
 	}
 	m, err := s.dec.Next()
 	if err != nil {
-		s.broken = fmt.Errorf("kcl: waiting for the daemon's checkpoint reply: %w", err)
-		return "", s.broken
+		return "", s.breakWith(fmt.Errorf("%w: waiting for the daemon's checkpoint reply: %w", ErrProtocol, err))
 	}
 	reply, ok := m.(protocol.Checkpoint)
 	if !ok {
-		s.broken = fmt.Errorf("kcl: line %d: expected the daemon's checkpoint reply, got %q", s.dec.Line(), m.Action())
-		return "", s.broken
+		return "", s.breakWith(fmt.Errorf("%w: line %d: expected the daemon's checkpoint reply, got %q", ErrProtocol, s.dec.Line(), m.Action()))
 	}
 	return reply.Error, nil
 }

@@ -120,6 +120,14 @@ func (e *PanicError) Unwrap() error {
 	return err
 }
 
+// ErrProtocol matches the errors of a conversation with the daemon that
+// cannot go on: the daemon's input ended or was malformed while a checkpoint
+// waited for its reply, or the reply was not a checkpoint reply. A
+// Checkpointer returns it; the processor should return at once (its records
+// may no longer be valid), and Run returns it without acknowledging the
+// action.
+var ErrProtocol = errors.New("kcl: protocol failure")
+
 // ErrShutdownGraceExpired is returned by Run when a signal asked the process
 // to stop and the daemon did not close stdin within the grace period.
 var ErrShutdownGraceExpired = errors.New("kcl: shutdown grace period expired before the daemon closed stdin")

@@ -46,8 +46,10 @@ type PerRecord struct {
 	OnInitialize func(ctx context.Context, in InitializeInput) error
 
 	// done is the last finished record; resume is where a retried batch
-	// starts again.
+	// starts again; hold stops checkpointing until the next batch after
+	// the daemon said the lease is gone or no checkpoint is possible.
 	done        position
+	hold        bool
 	resumeBatch position // first record of the batch being processed
 	resumeAt    int      // records of that batch already finished
 }
@@ -77,7 +79,7 @@ func (p *PerRecord) ProcessRecords(ctx context.Context, in ProcessRecordsInput) 
 		start = p.resumeAt // a retry of a batch that failed part way
 	}
 	p.resumeBatch, p.resumeAt = first, start
-	due := false
+	p.hold = false
 	for i := start; i < len(in.Records); i++ {
 		r := in.Records[i]
 		want, err := p.Handle(ctx, r)
@@ -86,45 +88,57 @@ func (p *PerRecord) ProcessRecords(ctx context.Context, in ProcessRecordsInput) 
 		}
 		if err != nil {
 			if i > start {
-				p.checkpoint(ctx, in.Checkpointer) // keep what is finished
+				// Keep what is finished; the batch fails either way.
+				_ = p.checkpoint(ctx, in.Checkpointer)
 			}
 			return err
 		}
 		p.done = position{seq: r.SequenceNumber, sub: r.SubSequenceNumber, ok: true}
 		p.resumeAt = i + 1
-		if p.Policy != nil && p.Policy.RecordDone() {
-			due = true
-		}
+		due := p.Policy != nil && p.Policy.RecordDone()
 		if want || due {
-			p.checkpoint(ctx, in.Checkpointer)
-			due = false
+			if err := p.checkpoint(ctx, in.Checkpointer); err != nil {
+				return err
+			}
 		}
 	}
 	if p.Policy == nil {
-		p.checkpoint(ctx, in.Checkpointer)
+		if err := p.checkpoint(ctx, in.Checkpointer); err != nil {
+			return err
+		}
 	}
 	p.resumeBatch = position{}
 	return nil
 }
 
-// checkpoint checkpoints at the last finished record; a refusal is logged,
-// not returned.
-func (p *PerRecord) checkpoint(ctx context.Context, c Checkpointer) {
-	if !p.done.ok {
-		return
+// checkpoint checkpoints at the last finished record. A refusal is logged
+// and processing goes on (the next checkpoint covers the same records);
+// only a broken conversation with the daemon is returned, since the batch's
+// records may no longer be valid then.
+func (p *PerRecord) checkpoint(ctx context.Context, c Checkpointer) error {
+	if !p.done.ok || p.hold {
+		return nil
 	}
 	err := c.CheckpointAt(ctx, p.done.seq, p.done.sub)
-	if err == nil {
-		if p.Policy != nil {
-			p.Policy.Checkpointed()
-		}
-		return
+	if p.Policy != nil {
+		// Also after a refusal: asking again at every record would turn
+		// a throttled table into a round trip (and its retries) per record.
+		p.Policy.Checkpointed()
 	}
-	lvl := zerolog.WarnLevel
-	if errors.Is(err, ErrShutdown) {
-		lvl = zerolog.InfoLevel // the lease moved on; leaseLost follows
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrProtocol):
+		return err
+	case errors.Is(err, ErrShutdown), errors.Is(err, ErrInvalidState), errors.Is(err, ErrCheckpointNotAllowed):
+		// The lease moved on (leaseLost follows) or no checkpoint is
+		// possible: stop asking until the next batch.
+		p.hold = true
+		zerolog.Ctx(ctx).Info().Err(err).Msg("per-record checkpoint refused; not checkpointing for the rest of the batch")
+	default:
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("per-record checkpoint failed; going on")
 	}
-	zerolog.Ctx(ctx).WithLevel(lvl).Err(err).Msg("per-record checkpoint failed; going on")
+	return nil
 }
 
 // LeaseLost implements [RecordProcessor]. No checkpoint is possible.
@@ -139,6 +153,6 @@ func (p *PerRecord) ShardEnded(ctx context.Context, in ShardEndedInput) error {
 // ShutdownRequested implements [RecordProcessor]: it checkpoints at the last
 // finished record.
 func (p *PerRecord) ShutdownRequested(ctx context.Context, in ShutdownRequestedInput) error {
-	p.checkpoint(ctx, in.Checkpointer)
-	return nil
+	p.hold = false
+	return p.checkpoint(ctx, in.Checkpointer)
 }

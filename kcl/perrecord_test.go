@@ -3,6 +3,7 @@ package kcl_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -146,9 +147,48 @@ func TestPerRecordCheckpointFailureGoesOn(t *testing.T) {
 	p := &kcl.PerRecord{
 		Handle: func(context.Context, kcl.Record) (bool, error) { n++; return true, nil },
 	}
-	d := &kcltest.Daemon{Script: kcltest.Lifecycle(shard, protocol.LeaseLost{}, kcltest.Records(0, 3, 0)), CheckpointErrors: []string{"ShutdownException"}}
+	d := &kcltest.Daemon{Script: kcltest.Lifecycle(shard, protocol.LeaseLost{}, kcltest.Records(0, 3, 0)), CheckpointErrors: []string{"NullPointerException"}}
 	res, _ := run(t, d, p)
 	require.NoError(t, res.ChildErr)
 	assert.Equal(t, 3, n)
 	assert.Equal(t, seq(2)+"/0", res.Checkpoint)
+}
+
+// After ShutdownException (the lease moved on) PerRecord stops asking for
+// the rest of the batch instead of a round trip per record.
+func TestPerRecordStopsCheckpointingWhenLeaseGone(t *testing.T) {
+	n := 0
+	p := &kcl.PerRecord{
+		Handle: func(context.Context, kcl.Record) (bool, error) { n++; return true, nil },
+	}
+	d := &kcltest.Daemon{Script: kcltest.Lifecycle(shard, protocol.LeaseLost{}, kcltest.Records(0, 3, 0)), CheckpointErrors: []string{"ShutdownException"}}
+	res, _ := run(t, d, p)
+	require.NoError(t, res.ChildErr)
+	assert.Equal(t, 3, n)
+	assert.Equal(t, []string{
+		"> processRecords 3", "< checkpoint " + seq(0) + "/0", "> checkpoint ShutdownException", "< status processRecords",
+	}, res.Transcript.Summary()[2:6])
+}
+
+// A throttled checkpoint resets the policy: the next one is due after
+// another N records, not at every record.
+func TestPerRecordThrottledPolicyResets(t *testing.T) {
+	p := &kcl.PerRecord{
+		Handle: func(context.Context, kcl.Record) (bool, error) { return false, nil },
+		Policy: checkpointer.EveryRecords(2),
+	}
+	errs := make([]string, 30)
+	for i := range errs {
+		errs[i] = "ThrottlingException"
+	}
+	d := &kcltest.Daemon{Script: kcltest.Lifecycle(shard, protocol.LeaseLost{}, kcltest.Records(0, 6, 0)), CheckpointErrors: errs}
+	res, _ := run(t, d, p)
+	require.NoError(t, res.ChildErr)
+	requests := 0
+	for _, l := range res.Transcript.Summary() {
+		if strings.HasPrefix(l, "< checkpoint") {
+			requests++
+		}
+	}
+	assert.Equal(t, 3*4, requests, "3 due checkpoints of 4 attempts each (the test's retry policy)")
 }

@@ -37,7 +37,7 @@ func DefaultProcessorRetry() RetryPolicy {
 // from 1).
 func (p RetryPolicy) backoff(attempt int) time.Duration {
 	limit := p.InitialBackoff
-	for i := 1; i < attempt && limit > 0; i++ {
+	for i := 1; i < attempt && i < 32 && limit > 0; i++ { // 32 doublings: no overflow
 		limit *= 2
 		if p.MaxBackoff > 0 && limit >= p.MaxBackoff {
 			limit = p.MaxBackoff

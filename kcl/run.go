@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync"
 	"syscall"
 	"time"
 
@@ -72,7 +73,9 @@ func Run(ctx context.Context, p RecordProcessor, opts ...Option) error {
 
 // Serve is [Run] over the given reader and writer, for tests and embedding:
 // it neither touches the process's stdout nor handles signals. r carries the
-// daemon's messages, w receives the child's.
+// daemon's messages, w receives the child's. Serve returns when r ends; ctx
+// is passed on to the processor, but a read blocked on r is not interrupted
+// by it: close r to stop Serve.
 func Serve(ctx context.Context, p RecordProcessor, r io.Reader, w io.Writer, opts ...Option) error {
 	o := newOptions(opts)
 	return serve(ctx, p, r, w, o, o.log())
@@ -87,8 +90,33 @@ type session struct {
 	opts    options
 	log     zerolog.Logger
 	shardID string
-	broken  error    // a protocol failure met during a checkpoint
 	records []Record // reused across batches
+
+	mu           sync.Mutex
+	broken       error              // a protocol failure met during a checkpoint
+	cancelAction context.CancelFunc // cancels the processor's context
+}
+
+// breakWith records a protocol failure that ends the conversation and
+// returns it.
+func (s *session) breakWith(err error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.broken == nil {
+		s.broken = err
+		if s.cancelAction != nil {
+			s.cancelAction() // the processor's records may no longer be valid
+		}
+	}
+	return s.broken
+}
+
+// brokenErr returns the protocol failure that ended the conversation, if
+// any.
+func (s *session) brokenErr() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.broken
 }
 
 func serve(ctx context.Context, p RecordProcessor, r io.Reader, w io.Writer, o options, log zerolog.Logger) error {
@@ -163,7 +191,7 @@ func (s *session) handle(ctx context.Context, p RecordProcessor, m protocol.Mess
 		s.log.Warn().Str("action", action).Msg("unknown action from a newer daemon; acknowledged without processing")
 	}
 	if call != nil {
-		err := s.call(ctx, action, call)
+		err := s.call(ctx, action, call, cp)
 		if cp != nil {
 			cp.close()
 		}
@@ -186,7 +214,7 @@ func shardEnded(p RecordProcessor, cp *checkpointer) func(context.Context) error
 		if err := p.ShardEnded(ctx, ShardEndedInput{Checkpointer: cp}); err != nil {
 			return err
 		}
-		if cp.atEnd {
+		if cp.checkpointedEnd() {
 			return nil
 		}
 		cp.s.log.Info().Msg("the processor did not checkpoint at shard end; checkpointing it")
@@ -197,13 +225,34 @@ func shardEnded(p RecordProcessor, cp *checkpointer) func(context.Context) error
 // call runs the processor's method for action, retrying as the processor
 // retry policy allows. It returns an *ActionError when every attempt failed,
 // or the protocol failure that makes going on impossible.
-func (s *session) call(ctx context.Context, action string, f func(context.Context) error) error {
-	pctx := s.log.WithContext(ctx)
+//
+// Before it reports success it closes cp (waiting for a checkpoint another
+// goroutine may still have in flight), so that nothing is written to the
+// daemon after the status.
+func (s *session) call(ctx context.Context, action string, f func(context.Context) error, cp *checkpointer) error {
+	pctx, cancel := context.WithCancel(s.log.WithContext(ctx))
+	s.mu.Lock()
+	s.cancelAction = cancel
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.cancelAction = nil
+		s.mu.Unlock()
+		cancel()
+	}()
 	policy := s.opts.processorRetry
 	for attempt := 1; ; attempt++ {
 		err := protect(pctx, f)
-		if s.broken != nil {
-			return s.broken
+		if cp != nil {
+			if err == nil {
+				cp.close()
+			} else {
+				cp.quiesce()
+			}
+		}
+		if b := s.brokenErr(); b != nil {
+			s.log.Error().Err(b).Str("action", action).Msg("the conversation with the daemon broke; stopping without acknowledging the action")
+			return b
 		}
 		if err == nil {
 			return nil

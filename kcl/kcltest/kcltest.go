@@ -58,10 +58,17 @@ type Result struct {
 }
 
 // RunProcessor plays the script to p, served by kcl.Serve in this process
-// over pipes, and returns when the conversation is over.
+// over pipes, and returns when the conversation is over. When ctx ends the
+// pipes are closed; a processor that still does not return within the
+// Timeout is reported in ChildErr (and its goroutine is left behind).
 func (d *Daemon) RunProcessor(ctx context.Context, p kcl.RecordProcessor, opts ...kcl.Option) *Result {
 	toChildR, toChildW := io.Pipe()
 	fromChildR, fromChildW := io.Pipe()
+	stop := context.AfterFunc(ctx, func() {
+		toChildR.CloseWithError(ctx.Err())
+		fromChildR.CloseWithError(ctx.Err())
+	})
+	defer stop()
 	served := make(chan error, 1)
 	go func() {
 		err := kcl.Serve(ctx, p, toChildR, fromChildW, opts...)
@@ -70,8 +77,19 @@ func (d *Daemon) RunProcessor(ctx context.Context, p kcl.RecordProcessor, opts .
 		served <- err
 	}()
 	res := d.drive(fromChildR, toChildW)
-	res.ChildErr = <-served
+	select {
+	case res.ChildErr = <-served:
+	case <-time.After(d.timeout()):
+		res.ChildErr = fmt.Errorf("kcltest: the processor did not return within %s after stdin was closed", d.timeout())
+	}
 	return res
+}
+
+func (d *Daemon) timeout() time.Duration {
+	if d.Timeout == 0 {
+		return 30 * time.Second
+	}
+	return d.Timeout
 }
 
 // RunCommand starts cmd (which must not have started yet, and whose Stdin
@@ -104,11 +122,9 @@ func (d *Daemon) RunCommand(ctx context.Context, cmd *exec.Cmd) *Result {
 // drive runs the conversation: child's stdout is read from r, its stdin is
 // written to w.
 func (d *Daemon) drive(r io.Reader, w io.WriteCloser) *Result {
-	timeout := d.Timeout
-	if timeout == 0 {
-		timeout = 30 * time.Second
-	}
-	c := &conversation{d: d, w: w, lines: readLines(r), timeout: timeout, errs: d.CheckpointErrors}
+	done := make(chan struct{})
+	defer close(done)
+	c := &conversation{d: d, w: w, lines: readLines(r, done), timeout: d.timeout(), errs: d.CheckpointErrors}
 	for _, m := range d.Script {
 		if err := c.send(m); err != nil {
 			c.res.DaemonErr = err
@@ -130,18 +146,24 @@ type lineOrErr struct {
 	err  error
 }
 
-func readLines(r io.Reader) <-chan lineOrErr {
+// readLines reads the child's lines until an error, or until done is
+// closed and nobody reads any more.
+func readLines(r io.Reader, done <-chan struct{}) <-chan lineOrErr {
 	ch := make(chan lineOrErr, 16)
 	go func() {
 		defer close(ch)
 		lr := protocol.NewLineReader(r)
 		for {
 			line, err := lr.ReadLine()
-			if err != nil {
-				ch <- lineOrErr{err: err}
+			l := lineOrErr{line: string(line), err: err}
+			select {
+			case ch <- l:
+			case <-done:
 				return
 			}
-			ch <- lineOrErr{line: string(line)}
+			if err != nil {
+				return
+			}
 		}
 	}()
 	return ch
@@ -290,7 +312,7 @@ func (s *checkpointState) begin(m protocol.Message) {
 	case protocol.ShardEnded:
 		s.shardEnd = true
 	case protocol.Shutdown:
-		s.shardEnd = m.Reason == protocol.ReasonTerminate
+		s.shardEnd = m.Reason == protocol.ReasonTerminate || m.Reason == "SHARD_END"
 		s.zombie = !s.shardEnd
 	}
 	s.action = m.Action()
