@@ -520,7 +520,12 @@ func readLog(t *testing.T, path string) []logLine {
 		}
 		fs := strings.Split(strings.TrimSuffix(s, "\n"), "\t")
 		switch {
-		case fs[0] == "R" && len(fs) == 5:
+		case fs[0] == "R" && (len(fs) == 5 || len(fs) == 6):
+			// kclgo's samples add the payload (or "-"): record pk-<i>
+			// carries rec-<i>, so a record with another's data shows.
+			if len(fs) == 6 && fs[5] != "-" && strings.HasPrefix(fs[2], "pk-") && fs[5] != "rec-"+strings.TrimPrefix(fs[2], "pk-") {
+				t.Errorf("record %s arrived with the payload %q", fs[2], fs[5])
+			}
 			out = append(out, logLine{kind: 'R', shard: fs[1], pk: fs[2], seq: fs[3], sub: fs[4], index: len(out)})
 		case fs[0] == "C" && len(fs) == 4:
 			out = append(out, logLine{kind: 'C', shard: fs[1], seq: fs[2], sub: fs[3], index: len(out)})

@@ -56,7 +56,7 @@ func (p *processor) ProcessRecords(ctx context.Context, in kcl.ProcessRecordsInp
 		log.Debug().Str("partitionKey", r.PartitionKey).Str("sequenceNumber", r.SequenceNumber).
 			Int64("subSequenceNumber", r.SubSequenceNumber).Int("bytes", len(r.Data)).Msg("record")
 		p.largestSeq, p.largestSub = r.SequenceNumber, r.SubSequenceNumber
-		p.log.Record(p.shard, r.PartitionKey, r.SequenceNumber, r.SubSequenceNumber)
+		p.log.Record(p.shard, r.PartitionKey, r.SequenceNumber, r.SubSequenceNumber, r.Data)
 	}
 	if err := p.log.Flush(); err != nil {
 		return err

@@ -107,7 +107,7 @@ func main() {
 		Handle: func(_ context.Context, r kcl.Record) (bool, error) {
 			// Real work goes here. The record is finished when Handle
 			// returns: only then may a checkpoint name it.
-			s.log.Record(s.shard, r.PartitionKey, r.SequenceNumber, r.SubSequenceNumber)
+			s.log.Record(s.shard, r.PartitionKey, r.SequenceNumber, r.SubSequenceNumber, r.Data)
 			return false, s.log.Flush()
 		},
 	}

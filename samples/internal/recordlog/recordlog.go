@@ -5,8 +5,12 @@
 // file; each write is a whole number of lines with O_APPEND, so lines never
 // interleave.
 //
-//	R <shardId> <partitionKey> <sequenceNumber> <subSequenceNumber>
+//	R <shardId> <partitionKey> <sequenceNumber> <subSequenceNumber> <data>
 //	C <shardId> <sequenceNumber or empty> <subSequenceNumber or empty>
+//
+// <data> is the record's payload when it is at most 64 bytes of printable
+// ASCII without tabs, else "-": the end-to-end tests check that every record
+// arrived with its own payload.
 package recordlog
 
 import (
@@ -40,13 +44,31 @@ func Open() (*Log, error) {
 }
 
 // Record buffers a finished record's line; Flush writes it.
-func (l *Log) Record(shard, partitionKey, seq string, sub int64) {
+func (l *Log) Record(shard, partitionKey, seq string, sub int64, data []byte) {
 	if l == nil || l.f == nil {
 		return
 	}
 	l.buf = append(l.buf, "R\t"+shard+"\t"+partitionKey+"\t"+seq+"\t"...)
 	l.buf = strconv.AppendInt(l.buf, sub, 10)
+	l.buf = append(l.buf, '\t')
+	if printable(data) {
+		l.buf = append(l.buf, data...)
+	} else {
+		l.buf = append(l.buf, '-')
+	}
 	l.buf = append(l.buf, '\n')
+}
+
+func printable(data []byte) bool {
+	if len(data) == 0 || len(data) > 64 {
+		return false
+	}
+	for _, c := range data {
+		if c < 0x21 || c > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // Checkpoint buffers a successful checkpoint's line; seq "" means
