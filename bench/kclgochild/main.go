@@ -17,8 +17,10 @@ import (
 
 type counter struct{ records, bytes int64 }
 
+// Initialize implements kcl.RecordProcessor.
 func (c *counter) Initialize(context.Context, kcl.InitializeInput) error { return nil }
 
+// ProcessRecords implements kcl.RecordProcessor.
 func (c *counter) ProcessRecords(ctx context.Context, in kcl.ProcessRecordsInput) error {
 	for i := range in.Records {
 		c.records++
@@ -31,12 +33,15 @@ func (c *counter) ProcessRecords(ctx context.Context, in kcl.ProcessRecordsInput
 	return nil
 }
 
+// LeaseLost implements kcl.RecordProcessor.
 func (c *counter) LeaseLost(context.Context, kcl.LeaseLostInput) error { return nil }
 
+// ShardEnded implements kcl.RecordProcessor.
 func (c *counter) ShardEnded(ctx context.Context, in kcl.ShardEndedInput) error {
 	return in.Checkpointer.Checkpoint(ctx)
 }
 
+// ShutdownRequested implements kcl.RecordProcessor.
 func (c *counter) ShutdownRequested(ctx context.Context, in kcl.ShutdownRequestedInput) error {
 	return in.Checkpointer.Checkpoint(ctx)
 }
