@@ -760,6 +760,15 @@ func (p *fastParser) commit(buf []byte, r recValues, pk, seq span, next int) ste
 	if seq.off == seq.end {
 		return stepBail // an empty sequence number is an error
 	}
+	if p.keys == nil {
+		p.keys = make([]byte, 0, p.keysHint+p.keysHint/8+64)
+	}
+	return p.commitKeys(buf, r, p.key(buf[pk.off:pk.end]), p.key(buf[seq.off:seq.end]), next)
+}
+
+// commitKeys keeps a complete record whose keys are copied already: it
+// decodes its data. next is the index after the record's closing brace.
+func (p *fastParser) commitKeys(buf []byte, r recValues, pk, seq string, next int) step {
 	fr := fastRec{dataOff: -1, dataEnd: -1}
 	var data []byte
 	if r.data.off >= 0 {
@@ -780,13 +789,10 @@ func (p *fastParser) commit(buf []byte, r recValues, pk, seq span, next int) ste
 			p.base = base
 		}
 	}
-	if p.keys == nil {
-		p.keys = make([]byte, 0, p.keysHint+p.keysHint/8+64)
-	}
 	p.records = append(p.records, Record{
 		Data:                        data,
-		PartitionKey:                p.key(buf[pk.off:pk.end]),
-		SequenceNumber:              p.key(buf[seq.off:seq.end]),
+		PartitionKey:                pk,
+		SequenceNumber:              seq,
 		SubSequenceNumber:           r.sub,
 		ApproximateArrivalTimestamp: r.ts,
 	})
@@ -805,62 +811,145 @@ func (p *fastParser) key(b []byte) string {
 	return unsafe.String(&p.keys[off], len(b))
 }
 
+// The daemon's record shape, piece by piece, for recordFixed.
+var (
+	litData = mkLit(`{"data":"`)
+	litPK   = mkLit(`","partitionKey":"`)
+	litSeq  = mkLit(`","sequenceNumber":"`)
+	litTS   = mkLit(`","approximateArrivalTimestamp":`)
+	litSub  = mkLit(`,"subSequenceNumber":`)
+	litEnd  = mkLit(`,"action":"record"}`)
+)
+
+// lit is a literal of 8 to 32 bytes, compared as four overlapping 8-byte
+// words (at 0, 8, 16 and its end, clamped to the end): cheaper than a
+// memequal call for the short literals of a record.
+type lit struct {
+	n          int
+	o1, o2, o3 int
+	w          [4]uint64
+}
+
+func mkLit(s string) lit {
+	n := len(s)
+	if n < 8 || n > 32 {
+		panic("protocol: literal length out of range")
+	}
+	l := lit{n: n, o1: min(8, n-8), o2: min(16, n-8), o3: n - 8}
+	b := []byte(s)
+	l.w = [4]uint64{binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[l.o1:]), binary.LittleEndian.Uint64(b[l.o2:]), binary.LittleEndian.Uint64(b[l.o3:])}
+	return l
+}
+
+// at reports whether buf[i:] starts with l.
+func (l *lit) at(buf []byte, i int) bool {
+	if i < 0 || len(buf)-i < l.n {
+		return false
+	}
+	b := buf[i : i+l.n]
+	x := binary.LittleEndian.Uint64(b) ^ l.w[0]
+	x |= binary.LittleEndian.Uint64(b[l.o1:]) ^ l.w[1]
+	x |= binary.LittleEndian.Uint64(b[l.o2:]) ^ l.w[2]
+	x |= binary.LittleEndian.Uint64(b[l.o3:]) ^ l.w[3]
+	return x == 0
+}
+
 // recordFixed parses a record of exactly the daemon's shape, keys in the
 // daemon's order and no white space, at buf[i]. ok is false if the record
 // is of another shape (or incomplete): the caller parses it in general.
 func (p *fastParser) recordFixed(buf []byte, i int) (st step, ok bool) {
-	const (
-		kData = `{"data":"`
-		kPK   = `","partitionKey":"`
-		kSeq  = `","sequenceNumber":"`
-		kTS   = `","approximateArrivalTimestamp":`
-		kSub  = `,"subSequenceNumber":`
-		kEnd  = `,"action":"record"}`
-	)
 	j := i
-	if !hasPrefix(buf[j:], kData) {
+	if !litData.at(buf, j) {
 		return 0, false
 	}
-	j += len(kData)
+	j += litData.n
 	e := bytes.IndexByte(buf[j:], '"')
 	if e < 0 {
 		return 0, false
 	}
 	r := recValues{data: span{j, j + e}}
 	j += e
-	if !hasPrefix(buf[j:], kPK) {
+	if !litPK.at(buf, j) {
 		return 0, false
 	}
-	pk, k, st := str(buf, j+len(kPK)-1)
-	if st != stepOK {
+	if p.keys == nil {
+		p.keys = make([]byte, 0, p.keysHint+p.keysHint/8+64)
+	}
+	keysLen := len(p.keys) // to undo the keys of a record that is not committed
+	pk, k, ok := p.fixedKey(buf, j+litPK.n)
+	if !ok || !litSeq.at(buf, k-1) {
+		p.keys = p.keys[:keysLen]
 		return 0, false
 	}
-	if !hasPrefix(buf[k-1:], kSeq) {
+	seq, k, ok := p.fixedKey(buf, k-1+litSeq.n)
+	if !ok || seq == "" || !litTS.at(buf, k-1) {
+		p.keys = p.keys[:keysLen]
 		return 0, false
 	}
-	seq, k, st := str(buf, k-1+len(kSeq)-1)
-	if st != stepOK || !hasPrefix(buf[k-1:], kTS) {
-		return 0, false
-	}
-	k += len(kTS) - 1
+	k += litTS.n - 1
 	if k >= len(buf) || buf[k] == 'n' {
+		p.keys = p.keys[:keysLen]
 		return 0, false
 	}
-	if r.ts, _, k, st = integer(buf, k); st != stepOK || !hasPrefix(buf[k:], kSub) {
+	if r.ts, _, k, st = integer(buf, k); st != stepOK || !litSub.at(buf, k) {
+		p.keys = p.keys[:keysLen]
 		return 0, false
 	}
-	k += len(kSub)
+	k += litSub.n
 	if k >= len(buf) || buf[k] == 'n' {
+		p.keys = p.keys[:keysLen]
 		return 0, false
 	}
-	if r.sub, _, k, st = integer(buf, k); st != stepOK || !hasPrefix(buf[k:], kEnd) {
+	if r.sub, _, k, st = integer(buf, k); st != stepOK || !litEnd.at(buf, k) {
+		p.keys = p.keys[:keysLen]
 		return 0, false
 	}
-	return p.commit(buf, r, pk, seq, k+len(kEnd)), true
+	if st := p.commitKeys(buf, r, pk, seq, k+litEnd.n); st != stepOK {
+		p.keys = p.keys[:keysLen]
+		return st, true
+	}
+	return stepOK, true
 }
 
-func hasPrefix(b []byte, s string) bool {
-	return len(b) >= len(s) && string(b[:len(s)]) == s
+// fixedKey reads a string's content at buf[i] (after its opening quote), of
+// the kind str accepts but ASCII only, and appends it to the batch's keys as
+// it scans it, 8 bytes at a time. It returns the key and the index after the
+// closing quote; ok is false (the keys' length unchanged) for anything else,
+// incomplete input included. The keys' bytes up to their length are never
+// written: a word goes to their spare capacity, and the length then grows.
+func (p *fastParser) fixedKey(buf []byte, i int) (string, int, bool) {
+	keys := p.keys
+	n := len(keys)
+	for j := i; j+8 <= len(buf); j += 8 {
+		if cap(keys)-n-(j-i) < 8 {
+			break // no room: the general way below
+		}
+		w := binary.LittleEndian.Uint64(buf[j:])
+		binary.LittleEndian.PutUint64(keys[n+(j-i):n+(j-i)+8], w)
+		m := special(w)
+		if m == 0 {
+			continue
+		}
+		k := j + bits.TrailingZeros64(m)/8
+		if buf[k] != '"' {
+			return "", 0, false
+		}
+		if k == i {
+			return "", k + 1, true
+		}
+		p.keys = keys[:n+k-i]
+		return unsafe.String(&p.keys[n], k-i), k + 1, true
+	}
+	sp, next, st := str(buf, i-1)
+	if st != stepOK {
+		return "", 0, false
+	}
+	for _, c := range buf[sp.off:sp.end] {
+		if c >= utf8.RuneSelf {
+			return "", 0, false // the general parser checks UTF-8
+		}
+	}
+	return p.key(buf[sp.off:sp.end]), next, true
 }
 
 // decode decodes r's base64 data, into the line where the data was (in place)
