@@ -45,9 +45,25 @@ func b64Decode(dst, src []byte) (int, bool) {
 		return 0, false
 	}
 	body := src[:len(src)-4]
-	n, err := b64.Decode(dst, body)
-	if err != nil || n != len(body)/4*3 {
-		return 0, false
+	n := 0
+	if len(body) < 64 {
+		// Too short for the SIMD code: a call of encoding/base64 costs
+		// more than these few quanta.
+		for ; len(body) >= 4; body = body[4:] {
+			a, b, c, d := b64Map[body[0]], b64Map[body[1]], b64Map[body[2]], b64Map[body[3]]
+			if a|b|c|d == 0xff {
+				return 0, false
+			}
+			v := uint32(a)<<18 | uint32(b)<<12 | uint32(c)<<6 | uint32(d)
+			dst[n], dst[n+1], dst[n+2] = byte(v>>16), byte(v>>8), byte(v)
+			n += 3
+		}
+	} else {
+		var err error
+		n, err = b64.Decode(dst, body)
+		if err != nil || n != len(body)/4*3 {
+			return 0, false
+		}
 	}
 	q := src[len(src)-4:]
 	a, b, c, d := b64Map[q[0]], b64Map[q[1]], b64Map[q[2]], b64Map[q[3]]
@@ -74,6 +90,16 @@ func b64Decode(dst, src []byte) (int, bool) {
 		dst[n] = byte(v >> 16)
 		return n + 1, true
 	}
+}
+
+// b64DecodeAt decodes the base64 text buf[off:end] into dst, as b64Decode
+// does; buf[end] is the closing quote, if any. The leading 32-character
+// blocks go to AVX2 when there is one (b64Blocks), which segmentio/asm's
+// Decode would leave to encoding/base64 for short records.
+func b64DecodeAt(dst, buf []byte, off, end int) (int, bool) {
+	d, s := b64Blocks(dst, buf, off, end)
+	n, ok := b64Decode(dst[d:], buf[off+s:end])
+	return d + n, ok
 }
 
 // The fast path.
@@ -971,7 +997,7 @@ func (p *fastParser) decode(buf []byte, r *fastRec) bool {
 	if !p.inPlace {
 		off := len(p.arena)
 		p.arena = grow(p.arena, want)
-		n, ok := b64Decode(p.arena[off:cap(p.arena)], src)
+		n, ok := b64DecodeAt(p.arena[off:cap(p.arena)], buf, int(r.dataOff), int(r.dataEnd))
 		if !ok || n != want {
 			p.arena = p.arena[:off]
 			return false
@@ -987,7 +1013,7 @@ func (p *fastParser) decode(buf []byte, r *fastRec) bool {
 	if cap(p.scratch) < want+slack {
 		p.scratch = make([]byte, want+slack+want/4)
 	}
-	n, ok := b64Decode(p.scratch[:cap(p.scratch)], src)
+	n, ok := b64DecodeAt(p.scratch[:cap(p.scratch)], buf, int(r.dataOff), int(r.dataEnd))
 	if !ok || n != want {
 		return false
 	}
