@@ -837,47 +837,83 @@ func (p *fastParser) key(b []byte) string {
 	return unsafe.String(&p.keys[off], len(b))
 }
 
-// The daemon's record shape, piece by piece, for recordFixed.
-var (
-	litData = mkLit(`{"data":"`)
-	litPK   = mkLit(`","partitionKey":"`)
-	litSeq  = mkLit(`","sequenceNumber":"`)
-	litTS   = mkLit(`","approximateArrivalTimestamp":`)
-	litSub  = mkLit(`,"subSequenceNumber":`)
-	litEnd  = mkLit(`,"action":"record"}`)
+// The daemon's record shape, piece by piece, for recordFixed: each
+// literal is compared as overlapping 8-byte words (cheaper than a memequal
+// call), the words' values written out as constants (TestRecordLiterals
+// checks them).
+const (
+	litData = `{"data":"`
+	litPK   = `","partitionKey":"`
+	litSeq  = `","sequenceNumber":"`
+	litTS   = `","approximateArrivalTimestamp":`
+	litSub  = `,"subSequenceNumber":`
+	litEnd  = `,"action":"record"}`
 )
 
-// lit is a literal of 8 to 32 bytes, compared as four overlapping 8-byte
-// words (at 0, 8, 16 and its end, clamped to the end): cheaper than a
-// memequal call for the short literals of a record.
-type lit struct {
-	n          int
-	o1, o2, o3 int
-	w          [4]uint64
-}
-
-func mkLit(s string) lit {
-	n := len(s)
-	if n < 8 || n > 32 {
-		panic("protocol: literal length out of range")
-	}
-	l := lit{n: n, o1: min(8, n-8), o2: min(16, n-8), o3: n - 8}
-	b := []byte(s)
-	l.w = [4]uint64{binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[l.o1:]), binary.LittleEndian.Uint64(b[l.o2:]), binary.LittleEndian.Uint64(b[l.o3:])}
-	return l
-}
-
-// at reports whether buf[i:] starts with l.
-func (l *lit) at(buf []byte, i int) bool {
-	if i < 0 || len(buf)-i < l.n {
+// atData reports whether buf[i:] starts with `{"data":"`.
+func atData(buf []byte, i int) bool {
+	if i < 0 || len(buf)-i < 9 {
 		return false
 	}
-	b := buf[i : i+l.n]
-	x := binary.LittleEndian.Uint64(b) ^ l.w[0]
-	x |= binary.LittleEndian.Uint64(b[l.o1:]) ^ l.w[1]
-	x |= binary.LittleEndian.Uint64(b[l.o2:]) ^ l.w[2]
-	x |= binary.LittleEndian.Uint64(b[l.o3:]) ^ l.w[3]
-	return x == 0
+	b := buf[i : i+9]
+	return (binary.LittleEndian.Uint64(b[0:])^0x3a2261746164227b)|
+		(binary.LittleEndian.Uint64(b[1:])^0x223a226174616422) == 0
+}
+
+// atPK reports whether buf[i:] starts with `","partitionKey":"`.
+func atPK(buf []byte, i int) bool {
+	if i < 0 || len(buf)-i < 18 {
+		return false
+	}
+	b := buf[i : i+18]
+	return (binary.LittleEndian.Uint64(b[0:])^0x6974726170222c22)|
+		(binary.LittleEndian.Uint64(b[8:])^0x2279654b6e6f6974)|
+		(binary.LittleEndian.Uint64(b[10:])^0x223a2279654b6e6f) == 0
+}
+
+// atSeq reports whether buf[i:] starts with `","sequenceNumber":"`.
+func atSeq(buf []byte, i int) bool {
+	if i < 0 || len(buf)-i < 20 {
+		return false
+	}
+	b := buf[i : i+20]
+	return (binary.LittleEndian.Uint64(b[0:])^0x6575716573222c22)|
+		(binary.LittleEndian.Uint64(b[8:])^0x65626d754e65636e)|
+		(binary.LittleEndian.Uint64(b[12:])^0x223a227265626d75) == 0
+}
+
+// atTS reports whether buf[i:] starts with `","approximateArrivalTimestamp":`.
+func atTS(buf []byte, i int) bool {
+	if i < 0 || len(buf)-i < 32 {
+		return false
+	}
+	b := buf[i : i+32]
+	return (binary.LittleEndian.Uint64(b[0:])^0x6f72707061222c22)|
+		(binary.LittleEndian.Uint64(b[8:])^0x72416574616d6978)|
+		(binary.LittleEndian.Uint64(b[16:])^0x6d69546c61766972)|
+		(binary.LittleEndian.Uint64(b[24:])^0x3a22706d61747365) == 0
+}
+
+// atSub reports whether buf[i:] starts with `,"subSequenceNumber":`.
+func atSub(buf []byte, i int) bool {
+	if i < 0 || len(buf)-i < 21 {
+		return false
+	}
+	b := buf[i : i+21]
+	return (binary.LittleEndian.Uint64(b[0:])^0x716553627573222c)|
+		(binary.LittleEndian.Uint64(b[8:])^0x6d754e65636e6575)|
+		(binary.LittleEndian.Uint64(b[13:])^0x3a227265626d754e) == 0
+}
+
+// atEnd reports whether buf[i:] starts with `,"action":"record"}`.
+func atEnd(buf []byte, i int) bool {
+	if i < 0 || len(buf)-i < 19 {
+		return false
+	}
+	b := buf[i : i+19]
+	return (binary.LittleEndian.Uint64(b[0:])^0x6e6f69746361222c)|
+		(binary.LittleEndian.Uint64(b[8:])^0x726f636572223a22)|
+		(binary.LittleEndian.Uint64(b[11:])^0x7d2264726f636572) == 0
 }
 
 // recordFixed parses a record of exactly the daemon's shape, keys in the
@@ -885,52 +921,52 @@ func (l *lit) at(buf []byte, i int) bool {
 // is of another shape (or incomplete): the caller parses it in general.
 func (p *fastParser) recordFixed(buf []byte, i int) (st step, ok bool) {
 	j := i
-	if !litData.at(buf, j) {
+	if !atData(buf, j) {
 		return 0, false
 	}
-	j += litData.n
+	j += len(litData)
 	e := bytes.IndexByte(buf[j:], '"')
 	if e < 0 {
 		return 0, false
 	}
 	r := recValues{data: span{j, j + e}}
 	j += e
-	if !litPK.at(buf, j) {
+	if !atPK(buf, j) {
 		return 0, false
 	}
 	if p.keys == nil {
 		p.keys = make([]byte, 0, p.keysHint+p.keysHint/8+64)
 	}
 	keysLen := len(p.keys) // to undo the keys of a record that is not committed
-	pk, k, ok := p.fixedKey(buf, j+litPK.n)
-	if !ok || !litSeq.at(buf, k-1) {
+	pk, k, ok := p.fixedKey(buf, j+len(litPK))
+	if !ok || !atSeq(buf, k-1) {
 		p.keys = p.keys[:keysLen]
 		return 0, false
 	}
-	seq, k, ok := p.fixedKey(buf, k-1+litSeq.n)
-	if !ok || seq == "" || !litTS.at(buf, k-1) {
+	seq, k, ok := p.fixedKey(buf, k-1+len(litSeq))
+	if !ok || seq == "" || !atTS(buf, k-1) {
 		p.keys = p.keys[:keysLen]
 		return 0, false
 	}
-	k += litTS.n - 1
+	k += len(litTS) - 1
 	if k >= len(buf) || buf[k] == 'n' {
 		p.keys = p.keys[:keysLen]
 		return 0, false
 	}
-	if r.ts, _, k, st = integer(buf, k); st != stepOK || !litSub.at(buf, k) {
+	if r.ts, _, k, st = integer(buf, k); st != stepOK || !atSub(buf, k) {
 		p.keys = p.keys[:keysLen]
 		return 0, false
 	}
-	k += litSub.n
+	k += len(litSub)
 	if k >= len(buf) || buf[k] == 'n' {
 		p.keys = p.keys[:keysLen]
 		return 0, false
 	}
-	if r.sub, _, k, st = integer(buf, k); st != stepOK || !litEnd.at(buf, k) {
+	if r.sub, _, k, st = integer(buf, k); st != stepOK || !atEnd(buf, k) {
 		p.keys = p.keys[:keysLen]
 		return 0, false
 	}
-	if st := p.commitKeys(buf, r, pk, seq, k+litEnd.n); st != stepOK {
+	if st := p.commitKeys(buf, r, pk, seq, k+len(litEnd)); st != stepOK {
 		p.keys = p.keys[:keysLen]
 		return st, true
 	}
