@@ -935,7 +935,7 @@ func (p *fastParser) recordFixed(buf []byte, i int) (st step, ok bool) {
 		return 0, false
 	}
 	if p.keys == nil {
-		p.keys = make([]byte, 0, p.keysHint+p.keysHint/8+64)
+		p.keys = make([]byte, 0, p.keysHint+p.keysHint/8+2*keyRoom)
 	}
 	keysLen := len(p.keys) // to undo the keys of a record that is not committed
 	pk, k, ok := p.fixedKey(buf, j+len(litPK))
@@ -973,6 +973,9 @@ func (p *fastParser) recordFixed(buf []byte, i int) (st step, ok bool) {
 	return stepOK, true
 }
 
+// keyRoom is the spare capacity of the keys that fixedKey copies into.
+const keyRoom = 128
+
 // fixedKey reads a string's content at buf[i] (after its opening quote), of
 // the kind str accepts but ASCII only, and appends it to the batch's keys as
 // it scans it, 8 bytes at a time. It returns the key and the index after the
@@ -982,26 +985,26 @@ func (p *fastParser) recordFixed(buf []byte, i int) (st step, ok bool) {
 func (p *fastParser) fixedKey(buf []byte, i int) (string, int, bool) {
 	keys := p.keys
 	n := len(keys)
-	for j := i; j+8 <= len(buf); j += 8 {
-		if cap(keys)-n-(j-i) < 8 {
-			break // no room: the general way below
+	if cap(keys)-n >= keyRoom && i <= len(buf) {
+		dst := (*[keyRoom]byte)(keys[n : n+keyRoom])
+		src := buf[i:]
+		for j := 0; j <= keyRoom-8 && j+8 <= len(src); j += 8 {
+			w := binary.LittleEndian.Uint64(src[j:])
+			binary.LittleEndian.PutUint64(dst[j:], w)
+			if m := special(w); m != 0 {
+				k := j + bits.TrailingZeros64(m)/8
+				if src[k] != '"' {
+					return "", 0, false
+				}
+				if k == 0 {
+					return "", i + 1, true
+				}
+				p.keys = keys[:n+k]
+				return unsafe.String(&p.keys[n], k), i + k + 1, true
+			}
 		}
-		w := binary.LittleEndian.Uint64(buf[j:])
-		binary.LittleEndian.PutUint64(keys[n+(j-i):n+(j-i)+8], w)
-		m := special(w)
-		if m == 0 {
-			continue
-		}
-		k := j + bits.TrailingZeros64(m)/8
-		if buf[k] != '"' {
-			return "", 0, false
-		}
-		if k == i {
-			return "", k + 1, true
-		}
-		p.keys = keys[:n+k-i]
-		return unsafe.String(&p.keys[n], k-i), k + 1, true
 	}
+	// Near the end of the input, out of room, or a long key.
 	sp, next, st := str(buf, i-1)
 	if st != stepOK {
 		return "", 0, false
