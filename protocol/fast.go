@@ -1045,6 +1045,9 @@ func (p *fastParser) decode(buf []byte, r *fastRec) bool {
 		r.outOff, r.outEnd = int32(off), int32(off+n)
 		return true
 	}
+	if p.inPlace && p.decodeInPlace(buf, r, want) {
+		return true
+	}
 	// Decode into scratch first: a failed decode must leave the line intact
 	// for the slow path.
 	// Slack after the output lets encoding/base64 (which decodes what the
@@ -1060,6 +1063,41 @@ func (p *fastParser) decode(buf []byte, r *fastRec) bool {
 	r.outOff, r.outEnd = r.dataOff, r.dataOff+int32(n)
 	r.decodedInLine = true
 	return true
+}
+
+// decodeInPlace decodes r's data straight into the line, where its base64
+// text was: AVX2 writes each 24-byte block of output below the 32
+// characters it has read, and the short remainder is decoded into scratch
+// and copied after it. It fails, with the line as it was, if the data is not
+// valid or if more than a short remainder is left to decode (the caller then
+// decodes it through scratch).
+func (p *fastParser) decodeInPlace(buf []byte, r *fastRec, want int) bool {
+	off, end := int(r.dataOff), int(r.dataEnd)
+	d, s := b64Blocks(buf[off:], buf, off, end)
+	rem := buf[off+s : end]
+	if len(rem) <= 64 {
+		if cap(p.scratch) < 64+slack {
+			p.scratch = make([]byte, 64+slack)
+		}
+		n, ok := b64Decode(p.scratch[:cap(p.scratch)], rem)
+		if ok && d+n == want {
+			copy(buf[off+d:], p.scratch[:n])
+			r.outOff, r.outEnd = r.dataOff, r.dataOff+int32(want)
+			r.decodedInLine = true
+			return true
+		}
+	}
+	if d > 0 {
+		// Put the blocks back: their 32 characters are the exact encoding
+		// of their 24 bytes.
+		if cap(p.scratch) < d {
+			p.scratch = make([]byte, d+d/4)
+		}
+		tmp := p.scratch[:d]
+		copy(tmp, buf[off:off+d])
+		base64.StdEncoding.Encode(buf[off:off+s], tmp)
+	}
+	return false
 }
 
 // slack is the room Decode gets after the decoded bytes: 2 for a partial
