@@ -451,6 +451,35 @@ func integer(buf []byte, i int) (v int64, null bool, next int, st step) {
 	return v, false, j, stepOK
 }
 
+// fixedInt reads a non-negative integer of at most 15 digits, not null, at
+// buf[i], for recordFixed: its caller checks that a literal that starts
+// with ',' follows, so fixedInt need not look at the byte after the digits
+// (a fraction, an exponent or a leading zero fails that check, and the
+// general parser, which bails on them, takes the record). Anything else it
+// leaves to integer.
+func fixedInt(buf []byte, i int) (int64, int, step) {
+	if i >= 0 && len(buf)-i >= 16 {
+		b := buf[i : i+16]
+		if c := b[0]; c == '0' {
+			return 0, i + 1, stepOK
+		}
+		w := binary.LittleEndian.Uint64(b)
+		k := leadingDigits(w)
+		if k > 0 && k < 8 {
+			return int64(digits(w, k)), i + k, stepOK
+		}
+		if k == 8 {
+			v, _ := eightDigits(w)
+			w = binary.LittleEndian.Uint64(b[8:])
+			if k = leadingDigits(w); k < 8 {
+				return int64(v)*pow10[k] + int64(digits(w, k)), i + 8 + k, stepOK
+			}
+		}
+	}
+	v, _, next, st := integer(buf, i)
+	return v, next, st
+}
+
 var pow10 = [9]int64{1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000}
 
 // leadingDigits returns how many of w's bytes, from the lowest, are ASCII
@@ -953,7 +982,7 @@ func (p *fastParser) recordFixed(buf []byte, i int) (st step, ok bool) {
 		p.keys = p.keys[:keysLen]
 		return 0, false
 	}
-	if r.ts, _, k, st = integer(buf, k); st != stepOK || !atSub(buf, k) {
+	if r.ts, k, st = fixedInt(buf, k); st != stepOK || !atSub(buf, k) {
 		p.keys = p.keys[:keysLen]
 		return 0, false
 	}
@@ -962,7 +991,7 @@ func (p *fastParser) recordFixed(buf []byte, i int) (st step, ok bool) {
 		p.keys = p.keys[:keysLen]
 		return 0, false
 	}
-	if r.sub, _, k, st = integer(buf, k); st != stepOK || !atEnd(buf, k) {
+	if r.sub, k, st = fixedInt(buf, k); st != stepOK || !atEnd(buf, k) {
 		p.keys = p.keys[:keysLen]
 		return 0, false
 	}
