@@ -1020,6 +1020,9 @@ func (p *fastParser) fixedKey(buf []byte, i int) (string, int, bool) {
 		for j := 0; j <= keyRoom-8 && j+8 <= len(src); j += 8 {
 			w := binary.LittleEndian.Uint64(src[j:])
 			binary.LittleEndian.PutUint64(dst[j:], w)
+			if w&0xf0f0f0f0f0f0f0f0 == 0x3030303030303030 && (w+0x0606060606060606)&0xf0f0f0f0f0f0f0f0 == 0x3030303030303030 {
+				continue // eight digits, most of a sequence number
+			}
 			if m := special(w); m != 0 {
 				k := j + bits.TrailingZeros64(m)/8
 				if src[k] != '"' {
