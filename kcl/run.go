@@ -291,12 +291,20 @@ func (s *session) convert(in []protocol.Record) []Record {
 		s.records = make([]Record, len(in))
 	}
 	out := s.records[:len(in)]
+	// Records of a batch mostly share their arrival millisecond with the
+	// previous one: reuse its time.Time.
+	var lastMs int64
+	var last time.Time
 	for i := range in {
 		r := &in[i]
-		out[i] = Record{Data: r.Data, PartitionKey: r.PartitionKey, SequenceNumber: r.SequenceNumber, SubSequenceNumber: r.SubSequenceNumber}
-		if r.ApproximateArrivalTimestamp != 0 {
-			out[i].ApproximateArrivalTimestamp = time.UnixMilli(r.ApproximateArrivalTimestamp)
+		var ts time.Time
+		if ms := r.ApproximateArrivalTimestamp; ms != 0 {
+			if ms != lastMs {
+				lastMs, last = ms, time.UnixMilli(ms)
+			}
+			ts = last
 		}
+		out[i] = Record{Data: r.Data, PartitionKey: r.PartitionKey, SequenceNumber: r.SequenceNumber, SubSequenceNumber: r.SubSequenceNumber, ApproximateArrivalTimestamp: ts}
 	}
 	return out
 }

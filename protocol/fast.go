@@ -45,9 +45,25 @@ func b64Decode(dst, src []byte) (int, bool) {
 		return 0, false
 	}
 	body := src[:len(src)-4]
-	n, err := b64.Decode(dst, body)
-	if err != nil || n != len(body)/4*3 {
-		return 0, false
+	n := 0
+	if len(body) < 64 {
+		// Too short for the SIMD code: a call of encoding/base64 costs
+		// more than these few quanta.
+		for ; len(body) >= 4; body = body[4:] {
+			a, b, c, d := b64Map[body[0]], b64Map[body[1]], b64Map[body[2]], b64Map[body[3]]
+			if a|b|c|d == 0xff {
+				return 0, false
+			}
+			v := uint32(a)<<18 | uint32(b)<<12 | uint32(c)<<6 | uint32(d)
+			dst[n], dst[n+1], dst[n+2] = byte(v>>16), byte(v>>8), byte(v)
+			n += 3
+		}
+	} else {
+		var err error
+		n, err = b64.Decode(dst, body)
+		if err != nil || n != len(body)/4*3 {
+			return 0, false
+		}
 	}
 	q := src[len(src)-4:]
 	a, b, c, d := b64Map[q[0]], b64Map[q[1]], b64Map[q[2]], b64Map[q[3]]
@@ -74,6 +90,16 @@ func b64Decode(dst, src []byte) (int, bool) {
 		dst[n] = byte(v >> 16)
 		return n + 1, true
 	}
+}
+
+// b64DecodeAt decodes the base64 text buf[off:end] into dst, as b64Decode
+// does; buf[end] is the closing quote, if any. The leading 32-character
+// blocks go to AVX2 when there is one (b64Blocks), which segmentio/asm's
+// Decode would leave to encoding/base64 for short records.
+func b64DecodeAt(dst, buf []byte, off, end int) (int, bool) {
+	d, s := b64Blocks(dst, buf, off, end)
+	n, ok := b64Decode(dst[d:], buf[off+s:end])
+	return d + n, ok
 }
 
 // The fast path.
@@ -425,6 +451,35 @@ func integer(buf []byte, i int) (v int64, null bool, next int, st step) {
 	return v, false, j, stepOK
 }
 
+// fixedInt reads a non-negative integer of at most 15 digits, not null, at
+// buf[i], for recordFixed: its caller checks that a literal that starts
+// with ',' follows, so fixedInt need not look at the byte after the digits
+// (a fraction, an exponent or a leading zero fails that check, and the
+// general parser, which bails on them, takes the record). Anything else it
+// leaves to integer.
+func fixedInt(buf []byte, i int) (int64, int, step) {
+	if i >= 0 && len(buf)-i >= 16 {
+		b := buf[i : i+16]
+		if c := b[0]; c == '0' {
+			return 0, i + 1, stepOK
+		}
+		w := binary.LittleEndian.Uint64(b)
+		k := leadingDigits(w)
+		if k > 0 && k < 8 {
+			return int64(digits(w, k)), i + k, stepOK
+		}
+		if k == 8 {
+			v, _ := eightDigits(w)
+			w = binary.LittleEndian.Uint64(b[8:])
+			if k = leadingDigits(w); k < 8 {
+				return int64(v)*pow10[k] + int64(digits(w, k)), i + 8 + k, stepOK
+			}
+		}
+	}
+	v, _, next, st := integer(buf, i)
+	return v, next, st
+}
+
 var pow10 = [9]int64{1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000}
 
 // leadingDigits returns how many of w's bytes, from the lowest, are ASCII
@@ -760,6 +815,15 @@ func (p *fastParser) commit(buf []byte, r recValues, pk, seq span, next int) ste
 	if seq.off == seq.end {
 		return stepBail // an empty sequence number is an error
 	}
+	if p.keys == nil {
+		p.keys = make([]byte, 0, p.keysHint+p.keysHint/8+64)
+	}
+	return p.commitKeys(buf, r, p.key(buf[pk.off:pk.end]), p.key(buf[seq.off:seq.end]), next)
+}
+
+// commitKeys keeps a complete record whose keys are copied already: it
+// decodes its data. next is the index after the record's closing brace.
+func (p *fastParser) commitKeys(buf []byte, r recValues, pk, seq string, next int) step {
 	fr := fastRec{dataOff: -1, dataEnd: -1}
 	var data []byte
 	if r.data.off >= 0 {
@@ -776,13 +840,10 @@ func (p *fastParser) commit(buf []byte, r recValues, pk, seq span, next int) ste
 			data = []byte{} // "" is empty data, null is no data
 		}
 	}
-	if p.keys == nil {
-		p.keys = make([]byte, 0, p.keysHint+p.keysHint/8+64)
-	}
 	p.records = append(p.records, Record{
 		Data:                        data,
-		PartitionKey:                p.key(buf[pk.off:pk.end]),
-		SequenceNumber:              p.key(buf[seq.off:seq.end]),
+		PartitionKey:                pk,
+		SequenceNumber:              seq,
 		SubSequenceNumber:           r.sub,
 		ApproximateArrivalTimestamp: r.ts,
 	})
@@ -801,62 +862,187 @@ func (p *fastParser) key(b []byte) string {
 	return unsafe.String(&p.keys[off], len(b))
 }
 
+// The daemon's record shape, piece by piece, for recordFixed: each
+// literal is compared as overlapping 8-byte words (cheaper than a memequal
+// call), the words' values written out as constants (TestRecordLiterals
+// checks them).
+const (
+	litData = `{"data":"`
+	litPK   = `","partitionKey":"`
+	litSeq  = `","sequenceNumber":"`
+	litTS   = `","approximateArrivalTimestamp":`
+	litSub  = `,"subSequenceNumber":`
+	litEnd  = `,"action":"record"}`
+)
+
+// atData reports whether buf[i:] starts with `{"data":"`.
+func atData(buf []byte, i int) bool {
+	if i < 0 || len(buf)-i < 9 {
+		return false
+	}
+	b := buf[i : i+9]
+	return (binary.LittleEndian.Uint64(b[0:])^0x3a2261746164227b)|
+		(binary.LittleEndian.Uint64(b[1:])^0x223a226174616422) == 0
+}
+
+// atPK reports whether buf[i:] starts with `","partitionKey":"`.
+func atPK(buf []byte, i int) bool {
+	if i < 0 || len(buf)-i < 18 {
+		return false
+	}
+	b := buf[i : i+18]
+	return (binary.LittleEndian.Uint64(b[0:])^0x6974726170222c22)|
+		(binary.LittleEndian.Uint64(b[8:])^0x2279654b6e6f6974)|
+		(binary.LittleEndian.Uint64(b[10:])^0x223a2279654b6e6f) == 0
+}
+
+// atSeq reports whether buf[i:] starts with `","sequenceNumber":"`.
+func atSeq(buf []byte, i int) bool {
+	if i < 0 || len(buf)-i < 20 {
+		return false
+	}
+	b := buf[i : i+20]
+	return (binary.LittleEndian.Uint64(b[0:])^0x6575716573222c22)|
+		(binary.LittleEndian.Uint64(b[8:])^0x65626d754e65636e)|
+		(binary.LittleEndian.Uint64(b[12:])^0x223a227265626d75) == 0
+}
+
+// atTS reports whether buf[i:] starts with `","approximateArrivalTimestamp":`.
+func atTS(buf []byte, i int) bool {
+	if i < 0 || len(buf)-i < 32 {
+		return false
+	}
+	b := buf[i : i+32]
+	return (binary.LittleEndian.Uint64(b[0:])^0x6f72707061222c22)|
+		(binary.LittleEndian.Uint64(b[8:])^0x72416574616d6978)|
+		(binary.LittleEndian.Uint64(b[16:])^0x6d69546c61766972)|
+		(binary.LittleEndian.Uint64(b[24:])^0x3a22706d61747365) == 0
+}
+
+// atSub reports whether buf[i:] starts with `,"subSequenceNumber":`.
+func atSub(buf []byte, i int) bool {
+	if i < 0 || len(buf)-i < 21 {
+		return false
+	}
+	b := buf[i : i+21]
+	return (binary.LittleEndian.Uint64(b[0:])^0x716553627573222c)|
+		(binary.LittleEndian.Uint64(b[8:])^0x6d754e65636e6575)|
+		(binary.LittleEndian.Uint64(b[13:])^0x3a227265626d754e) == 0
+}
+
+// atEnd reports whether buf[i:] starts with `,"action":"record"}`.
+func atEnd(buf []byte, i int) bool {
+	if i < 0 || len(buf)-i < 19 {
+		return false
+	}
+	b := buf[i : i+19]
+	return (binary.LittleEndian.Uint64(b[0:])^0x6e6f69746361222c)|
+		(binary.LittleEndian.Uint64(b[8:])^0x726f636572223a22)|
+		(binary.LittleEndian.Uint64(b[11:])^0x7d2264726f636572) == 0
+}
+
 // recordFixed parses a record of exactly the daemon's shape, keys in the
 // daemon's order and no white space, at buf[i]. ok is false if the record
 // is of another shape (or incomplete): the caller parses it in general.
 func (p *fastParser) recordFixed(buf []byte, i int) (st step, ok bool) {
-	const (
-		kData = `{"data":"`
-		kPK   = `","partitionKey":"`
-		kSeq  = `","sequenceNumber":"`
-		kTS   = `","approximateArrivalTimestamp":`
-		kSub  = `,"subSequenceNumber":`
-		kEnd  = `,"action":"record"}`
-	)
 	j := i
-	if !hasPrefix(buf[j:], kData) {
+	if !atData(buf, j) {
 		return 0, false
 	}
-	j += len(kData)
+	j += len(litData)
 	e := bytes.IndexByte(buf[j:], '"')
 	if e < 0 {
 		return 0, false
 	}
 	r := recValues{data: span{j, j + e}}
 	j += e
-	if !hasPrefix(buf[j:], kPK) {
+	if !atPK(buf, j) {
 		return 0, false
 	}
-	pk, k, st := str(buf, j+len(kPK)-1)
-	if st != stepOK {
+	if p.keys == nil {
+		p.keys = make([]byte, 0, p.keysHint+p.keysHint/8+2*keyRoom)
+	}
+	keysLen := len(p.keys) // to undo the keys of a record that is not committed
+	pk, k, ok := p.fixedKey(buf, j+len(litPK))
+	if !ok || !atSeq(buf, k-1) {
+		p.keys = p.keys[:keysLen]
 		return 0, false
 	}
-	if !hasPrefix(buf[k-1:], kSeq) {
+	seq, k, ok := p.fixedKey(buf, k-1+len(litSeq))
+	if !ok || seq == "" || !atTS(buf, k-1) {
+		p.keys = p.keys[:keysLen]
 		return 0, false
 	}
-	seq, k, st := str(buf, k-1+len(kSeq)-1)
-	if st != stepOK || !hasPrefix(buf[k-1:], kTS) {
-		return 0, false
-	}
-	k += len(kTS) - 1
+	k += len(litTS) - 1
 	if k >= len(buf) || buf[k] == 'n' {
+		p.keys = p.keys[:keysLen]
 		return 0, false
 	}
-	if r.ts, _, k, st = integer(buf, k); st != stepOK || !hasPrefix(buf[k:], kSub) {
+	if r.ts, k, st = fixedInt(buf, k); st != stepOK || !atSub(buf, k) {
+		p.keys = p.keys[:keysLen]
 		return 0, false
 	}
-	k += len(kSub)
+	k += len(litSub)
 	if k >= len(buf) || buf[k] == 'n' {
+		p.keys = p.keys[:keysLen]
 		return 0, false
 	}
-	if r.sub, _, k, st = integer(buf, k); st != stepOK || !hasPrefix(buf[k:], kEnd) {
+	if r.sub, k, st = fixedInt(buf, k); st != stepOK || !atEnd(buf, k) {
+		p.keys = p.keys[:keysLen]
 		return 0, false
 	}
-	return p.commit(buf, r, pk, seq, k+len(kEnd)), true
+	if st := p.commitKeys(buf, r, pk, seq, k+len(litEnd)); st != stepOK {
+		p.keys = p.keys[:keysLen]
+		return st, true
+	}
+	return stepOK, true
 }
 
-func hasPrefix(b []byte, s string) bool {
-	return len(b) >= len(s) && string(b[:len(s)]) == s
+// keyRoom is the spare capacity of the keys that fixedKey copies into.
+const keyRoom = 128
+
+// fixedKey reads a string's content at buf[i] (after its opening quote), of
+// the kind str accepts but ASCII only, and appends it to the batch's keys as
+// it scans it, 8 bytes at a time. It returns the key and the index after the
+// closing quote; ok is false (the keys' length unchanged) for anything else,
+// incomplete input included. The keys' bytes up to their length are never
+// written: a word goes to their spare capacity, and the length then grows.
+func (p *fastParser) fixedKey(buf []byte, i int) (string, int, bool) {
+	keys := p.keys
+	n := len(keys)
+	if cap(keys)-n >= keyRoom && i <= len(buf) {
+		dst := (*[keyRoom]byte)(keys[n : n+keyRoom])
+		src := buf[i:]
+		for j := 0; j <= keyRoom-8 && j+8 <= len(src); j += 8 {
+			w := binary.LittleEndian.Uint64(src[j:])
+			binary.LittleEndian.PutUint64(dst[j:], w)
+			if w&0xf0f0f0f0f0f0f0f0 == 0x3030303030303030 && (w+0x0606060606060606)&0xf0f0f0f0f0f0f0f0 == 0x3030303030303030 {
+				continue // eight digits, most of a sequence number
+			}
+			if m := special(w); m != 0 {
+				k := j + bits.TrailingZeros64(m)/8
+				if src[k] != '"' {
+					return "", 0, false
+				}
+				if k == 0 {
+					return "", i + 1, true
+				}
+				p.keys = keys[:n+k]
+				return unsafe.String(&p.keys[n], k), i + k + 1, true
+			}
+		}
+	}
+	// Near the end of the input, out of room, or a long key.
+	sp, next, st := str(buf, i-1)
+	if st != stepOK {
+		return "", 0, false
+	}
+	for _, c := range buf[sp.off:sp.end] {
+		if c >= utf8.RuneSelf {
+			return "", 0, false // the general parser checks UTF-8
+		}
+	}
+	return p.key(buf[sp.off:sp.end]), next, true
 }
 
 // decode decodes r's base64 data, into the line where the data was (in place)
@@ -878,13 +1064,16 @@ func (p *fastParser) decode(buf []byte, r *fastRec) bool {
 	if !p.inPlace {
 		off := len(p.arena)
 		p.arena = grow(p.arena, want)
-		n, ok := b64Decode(p.arena[off:cap(p.arena)], src)
+		n, ok := b64DecodeAt(p.arena[off:cap(p.arena)], buf, int(r.dataOff), int(r.dataEnd))
 		if !ok || n != want {
 			p.arena = p.arena[:off]
 			return false
 		}
 		p.arena = p.arena[:off+n]
 		r.outOff, r.outEnd = int32(off), int32(off+n)
+		return true
+	}
+	if p.inPlace && p.decodeInPlace(buf, r, want) {
 		return true
 	}
 	// Decode into scratch first: a failed decode must leave the line intact
@@ -894,7 +1083,7 @@ func (p *fastParser) decode(buf []byte, r *fastRec) bool {
 	if cap(p.scratch) < want+slack {
 		p.scratch = make([]byte, want+slack+want/4)
 	}
-	n, ok := b64Decode(p.scratch[:cap(p.scratch)], src)
+	n, ok := b64DecodeAt(p.scratch[:cap(p.scratch)], buf, int(r.dataOff), int(r.dataEnd))
 	if !ok || n != want {
 		return false
 	}
@@ -902,6 +1091,41 @@ func (p *fastParser) decode(buf []byte, r *fastRec) bool {
 	r.outOff, r.outEnd = r.dataOff, r.dataOff+int32(n)
 	r.decodedInLine = true
 	return true
+}
+
+// decodeInPlace decodes r's data straight into the line, where its base64
+// text was: AVX2 writes each 24-byte block of output below the 32
+// characters it has read, and the short remainder is decoded into scratch
+// and copied after it. It fails, with the line as it was, if the data is not
+// valid or if more than a short remainder is left to decode (the caller then
+// decodes it through scratch).
+func (p *fastParser) decodeInPlace(buf []byte, r *fastRec, want int) bool {
+	off, end := int(r.dataOff), int(r.dataEnd)
+	d, s := b64Blocks(buf[off:], buf, off, end)
+	rem := buf[off+s : end]
+	if len(rem) <= 64 {
+		if cap(p.scratch) < 64+slack {
+			p.scratch = make([]byte, 64+slack)
+		}
+		n, ok := b64Decode(p.scratch[:cap(p.scratch)], rem)
+		if ok && d+n == want {
+			copy(buf[off+d:], p.scratch[:n])
+			r.outOff, r.outEnd = r.dataOff, r.dataOff+int32(want)
+			r.decodedInLine = true
+			return true
+		}
+	}
+	if d > 0 {
+		// Put the blocks back: their 32 characters are the exact encoding
+		// of their 24 bytes.
+		if cap(p.scratch) < d {
+			p.scratch = make([]byte, d+d/4)
+		}
+		tmp := p.scratch[:d]
+		copy(tmp, buf[off:off+d])
+		base64.StdEncoding.Encode(buf[off:off+s], tmp)
+	}
+	return false
 }
 
 // slack is the room Decode gets after the decoded bytes: 2 for a partial

@@ -325,3 +325,62 @@ func TestBatchValidUntilTheNextBatch(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordLiterals: the literal matchers of recordFixed match their
+// literals exactly, and nothing that differs in one byte or is cut short.
+func TestRecordLiterals(t *testing.T) {
+	for lit, at := range map[string]func([]byte, int) bool{litData: atData, litPK: atPK, litSeq: atSeq, litTS: atTS, litSub: atSub, litEnd: atEnd} {
+		buf := []byte("xx" + lit + "yy")
+		assert.True(t, at(buf, 2), lit)
+		assert.False(t, at(buf, 1), lit)
+		assert.False(t, at(buf[:len(lit)+1], 2), lit)
+		assert.False(t, at(buf, -1), lit)
+		for i := range lit {
+			b := []byte("xx" + lit + "yy")
+			b[2+i] ^= 0x20
+			assert.False(t, at(b, 2), "%s, byte %d changed", lit, i)
+		}
+	}
+}
+
+// TestInPlaceDecodeFailure: a record whose data goes wrong after AVX2 has
+// decoded blocks of it in place (in a block, in the remainder, in the
+// padding) leaves the line as it was for the slow path: Next gives the slow
+// path's error, and the line after it.
+func TestInPlaceDecodeFailure(t *testing.T) {
+	valid := strings.Repeat("QUJD", 40) // 160 characters, 5 blocks
+	rec := func(data string) string {
+		return `{"data":"` + data + `","partitionKey":"pk","sequenceNumber":"1","approximateArrivalTimestamp":1,"subSequenceNumber":0,"action":"record"}`
+	}
+	var lines []string
+	for _, bad := range []int{0, 40, 100, 129, 140, 157, 158, 159} {
+		b := []byte(valid)
+		b[bad] = '!'
+		lines = append(lines, string(b))
+		b[bad] = '='
+		lines = append(lines, string(b))
+	}
+	lines = append(lines, valid[:156]+"QQ==", valid[:156]+"Q===", valid[:157])
+	for _, data := range lines {
+		line := `{"action":"processRecords","records":[` + rec(valid) + `,` + rec(data) + `,` + rec(valid) + `]}`
+		want, wantErr := slowDecode([]byte(line))
+		var de *DecodeError
+		if errors.As(wantErr, &de) {
+			de.Line = 1
+		}
+		stream := line + "\n{\"action\":\"leaseLost\"}\n"
+		for _, wrap := range []func(io.Reader) io.Reader{func(r io.Reader) io.Reader { return r }, iotest.OneByteReader, iotest.HalfReader} {
+			d := NewDecoder(wrap(strings.NewReader(stream)))
+			got, err := d.Next()
+			if (err == nil) != (wantErr == nil) || (err != nil && err.Error() != wantErr.Error()) {
+				t.Fatalf("Next: error %v, want %v; data %q", err, wantErr, data)
+			}
+			if err == nil && !reflect.DeepEqual(got, want) {
+				t.Fatalf("Next: %#v\nwant %#v\ndata %q", got, want, data)
+			}
+			if got, err := d.Next(); err != nil || got != (LeaseLost{}) {
+				t.Fatalf("the line after: %v, %v; data %q", got, err, data)
+			}
+		}
+	}
+}
