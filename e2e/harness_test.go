@@ -138,23 +138,35 @@ func setup() (func(), error) {
 	}
 	env.kclpy = strings.TrimSpace(lastLine(out))
 
-	ports, err := freePorts(5)
-	if err != nil {
-		return nil, err
-	}
-	env.stackEnv = []string{
-		"KCLGO_STACK_DIR=" + filepath.Join(env.tmp, "stack"),
-		"MOTO_PORT=" + ports[0], "H2C_PORT=" + ports[1], "KINESALITE_PORT=" + ports[2], "DYNALITE_PORT=" + ports[3],
-		"KINESALITE_PROXY_PORT=" + ports[4],
-	}
-	stop := func() {
-		if out, err := runIn(env.root, time.Minute, env.stackEnv, "bash", "scripts/localstack.sh", "down"); err != nil {
-			fmt.Fprintf(os.Stderr, "localstack.sh down: %v\n%s", err, out)
+	// A port found free can be taken before the emulators bind it: try
+	// again with new ports (localstack.sh fails fast on a taken port).
+	var ports []string
+	var stop func()
+	for attempt := 1; ; attempt++ {
+		ports, err = freePorts(5)
+		if err != nil {
+			return nil, err
 		}
-	}
-	if out, err := runIn(env.root, 8*time.Minute, env.stackEnv, "bash", "scripts/localstack.sh", "up", "all"); err != nil {
+		env.stackEnv = []string{
+			"KCLGO_STACK_DIR=" + filepath.Join(env.tmp, "stack"),
+			"MOTO_PORT=" + ports[0], "H2C_PORT=" + ports[1], "KINESALITE_PORT=" + ports[2], "DYNALITE_PORT=" + ports[3],
+			"KINESALITE_PROXY_PORT=" + ports[4],
+		}
+		stackEnv := env.stackEnv
+		stop = func() {
+			if out, err := runIn(env.root, time.Minute, stackEnv, "bash", "scripts/localstack.sh", "down"); err != nil {
+				fmt.Fprintf(os.Stderr, "localstack.sh down: %v\n%s", err, out)
+			}
+		}
+		out, err := runIn(env.root, 8*time.Minute, env.stackEnv, "bash", "scripts/localstack.sh", "up", "all")
+		if err == nil {
+			break
+		}
 		stop()
-		return nil, fmt.Errorf("localstack.sh up: %v\n%s", err, out)
+		if attempt == 3 {
+			return nil, fmt.Errorf("localstack.sh up: %v\n%s", err, out)
+		}
+		fmt.Fprintf(os.Stderr, "localstack.sh up failed (attempt %d), trying other ports: %v\n", attempt, err)
 	}
 	loop := "http://127.0.0.1:"
 	env.kcl3 = endpoints{kinesis: loop + ports[1], kinesisHTTP1: loop + ports[0], dynamo: loop + ports[0]}
