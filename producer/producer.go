@@ -219,8 +219,19 @@ func (p *Producer) abort(cause error) {
 			}
 		}
 	}
+	p.settle(n, bytes, failed)
+	p.mu.Unlock()
+	p.abortSend()
+	p.report(failed)
+}
+
+// settle accounts for n records (bytes in all) that left the buffer,
+// delivered or failed: it frees their room, wakes Puts and Flushes waiting
+// for progress, and keeps the failed ones for Close when there is no
+// OnFailure callback. The caller holds p.mu.
+func (p *Producer) settle(n, bytes int64, failed []*FailedRecord) {
 	if n > 0 {
-		p.pressure.Store(false)
+		p.pressure.Store(false) // a Put still waiting sets it again
 		p.buf.release(n, bytes)
 		close(p.progress)
 		p.progress = make(chan struct{})
@@ -229,7 +240,4 @@ func (p *Producer) abort(cause error) {
 	if p.cfg.OnFailure == nil {
 		p.failed = append(p.failed, failed...)
 	}
-	p.mu.Unlock()
-	p.abortSend()
-	p.report(failed)
 }

@@ -282,16 +282,7 @@ func (p *Producer) complete(batch []*entry, out *kinesis.PutRecordsOutput, callE
 	for _, r := range reroute {
 		p.route(r)
 	}
-	if doneN > 0 {
-		p.pressure.Store(false) // a Put still waiting sets it again
-		p.buf.release(doneN, doneBytes)
-		close(p.progress)
-		p.progress = make(chan struct{})
-	}
-	p.stats.failures.Add(int64(len(failed)))
-	if p.cfg.OnFailure == nil {
-		p.failed = append(p.failed, failed...)
-	}
+	p.settle(doneN, doneBytes, failed)
 	return failed
 }
 
