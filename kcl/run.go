@@ -175,11 +175,11 @@ func (s *session) handle(ctx context.Context, p RecordProcessor, m protocol.Mess
 		call = func(ctx context.Context) error { return p.LeaseLost(ctx, LeaseLostInput{}) }
 	case protocol.Shutdown: // KCL 1.x
 		switch m.Reason {
-		case protocol.ReasonTerminate, "SHARD_END":
+		case protocol.ReasonTerminate, protocol.ReasonShardEnd:
 			cp = s.newCheckpointer(action)
 			call = shardEnded(p, cp)
 		default: // ZOMBIE, LEASE_LOST, or a reason we do not know: no checkpoint.
-			if m.Reason != protocol.ReasonZombie && m.Reason != "LEASE_LOST" {
+			if m.Reason != protocol.ReasonZombie && m.Reason != protocol.ReasonLeaseLost {
 				s.log.Warn().Str("reason", m.Reason).Msg("unknown shutdown reason; treating it as a lost lease")
 			}
 			call = func(ctx context.Context) error { return p.LeaseLost(ctx, LeaseLostInput{}) }
