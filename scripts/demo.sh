@@ -9,8 +9,7 @@
 #   --kcl 1       KCL 1.x daemon + kinesalite + dynalite
 #   --records N   records to put (default 1000)          --shards N   stream shards (default 4)
 #   --timeout S   give up after S seconds (default 240)   --keep       keep .cache/demo/RUN after success
-#   --child CMD   the record processor command (default: go build ./samples/batch; while that does not exist
-#                 yet, the stand-in ./e2e/testdata/standin)
+#   --child CMD   the record processor command (default: go build ./samples/batch)
 #
 # Exit status 0 when every record was processed, 1 on timeout or failure. Progress goes to stderr.
 # Needs java, mvn, python3, node, go (run scripts/setup.sh first on a fresh machine; this script installs
@@ -79,15 +78,9 @@ trap 'exit 130' INT TERM
 
 # 1. The record processor.
 if [[ -z $child ]]; then
-  if [[ -d $root/samples/batch ]]; then
-    say "building ./samples/batch"
-    go build -o "$run/kclgo-sample" ./samples/batch
-    child=$run/kclgo-sample
-  else
-    say "samples/batch does not exist yet: using the stand-in ./e2e/testdata/standin"
-    go build -o "$run/standin" ./e2e/testdata/standin
-    child=$run/standin
-  fi
+  say "building ./samples/batch"
+  go build -o "$run/kclgo-sample" ./samples/batch
+  child=$run/kclgo-sample
 fi
 
 # 2. Jars and emulators.
