@@ -100,15 +100,23 @@ func (w *wireMessage) message(action *string, records func(failer) ([]Record, er
 
 // checkRecord is the rule for the i-th record's keys: a sequence number,
 // not empty, and a partition key, which may be empty; nil is absent or
-// null. (The fast path reads only records whose two keys are strings.)
+// null. (The fast path reads only records whose two keys are strings.) It
+// is small enough to inline: the fast path runs it on every record.
 func checkRecord(i int, seq, pk *string, f failer) error {
+	if seq != nil && *seq != "" && pk != nil {
+		return nil
+	}
+	return f.badRecord(i, seq)
+}
+
+// badRecord is the error of a record that checkRecord refused: the
+// sequence number's, if it is at fault, else the partition key's.
+func (f failer) badRecord(i int, seq *string) error {
+	key := "partitionKey"
 	if seq == nil || *seq == "" {
-		return f.fail(recordField(i, "sequenceNumber"), "missing")
+		key = "sequenceNumber"
 	}
-	if pk == nil {
-		return f.fail(recordField(i, "partitionKey"), "missing")
-	}
-	return nil
+	return f.fail(recordField(i, key), "missing")
 }
 
 func recordField(i int, name string) string { return "records[" + strconv.Itoa(i) + "]." + name }
