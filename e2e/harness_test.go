@@ -541,6 +541,8 @@ func readLog(t *testing.T, path string) []logLine {
 			out = append(out, logLine{kind: 'R', shard: fs[1], pk: fs[2], seq: fs[3], sub: fs[4], index: len(out)})
 		case fs[0] == "C" && len(fs) == 4:
 			out = append(out, logLine{kind: 'C', shard: fs[1], seq: fs[2], sub: fs[3], index: len(out)})
+		case fs[0] == "L" && len(fs) == 2: // LeaseLost
+			out = append(out, logLine{kind: 'L', shard: fs[1], index: len(out)})
 		default:
 			t.Errorf("malformed record log line %q", s)
 		}

@@ -7,6 +7,7 @@
 //
 //	R <shardId> <partitionKey> <sequenceNumber> <subSequenceNumber> <data>
 //	C <shardId> <sequenceNumber or empty> <subSequenceNumber or empty>
+//	L <shardId>                      (the processor was told the lease was lost)
 //
 // <data> is the record's payload when it is at most 64 bytes of printable
 // ASCII without tabs, else "-": the end-to-end tests check that every record
@@ -82,6 +83,14 @@ func (l *Log) Checkpoint(shard, seq string, sub int64) {
 		l.buf = strconv.AppendInt(l.buf, sub, 10)
 	}
 	l.buf = append(l.buf, '\n')
+}
+
+// LeaseLost buffers the line of a LeaseLost call.
+func (l *Log) LeaseLost(shard string) {
+	if l == nil || l.f == nil {
+		return
+	}
+	l.buf = append(l.buf, "L\t"+shard+"\n"...)
 }
 
 // Flush writes the buffered lines with one write call.

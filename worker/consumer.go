@@ -1,0 +1,491 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"runtime/debug"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/rs/zerolog"
+
+	"github.com/kclgo/kclgo/deagg"
+	"github.com/kclgo/kclgo/deagg/kinesissdk"
+	"github.com/kclgo/kclgo/internal/backoff"
+	"github.com/kclgo/kclgo/kcl"
+	"github.com/kclgo/kclgo/protocol"
+)
+
+// position is a place in a shard: a sequence number and a sub-sequence
+// number (the index of a user record within a KPL aggregate).
+type position struct {
+	seq string
+	sub int64
+}
+
+// consumer processes one held lease's shard. It is the native worker's
+// path of a record from the wire to the processor and back: GetRecords,
+// deaggregation, the resume filter, ProcessRecords, the checkpoint write.
+type consumer struct {
+	w   *worker
+	h   *held
+	p   kcl.RecordProcessor
+	log zerolog.Logger
+
+	ctx    context.Context // the processor's: cancelled when the lease is lost
+	cancel context.CancelFunc
+
+	checkpoint position // as last written (or read from the lease)
+	resume     position // skip user records at or below this
+	delivered  position // the last record handed to the processor
+	hashRange  *[2]*big.Int
+	lostCalled bool // LeaseLost was called
+	records    []kcl.Record
+	users      []deagg.UserRecord
+}
+
+// consume runs the shard until it ends, the lease is lost, the worker
+// shuts down, or the processor fails for good.
+func (w *worker) consume(h *held) {
+	h.mu.Lock()
+	l := h.lease
+	h.mu.Unlock()
+	c := &consumer{w: w, h: h, log: h.log}
+	c.ctx, c.cancel = context.WithCancel(c.log.WithContext(context.Background()))
+	defer c.cancel()
+	go func() {
+		select {
+		case <-h.lostCh:
+			c.cancel() // in-flight work of a lost lease stops
+		case <-h.done:
+		}
+	}()
+	if l.Checkpoint == protocol.SentinelShardEnd {
+		h.mu.Lock()
+		h.finished = true
+		h.mu.Unlock()
+		return // nothing left; the lease is kept until its children are done
+	}
+	if !c.waitForParents(l) {
+		return
+	}
+	c.checkpoint = position{seq: l.Checkpoint, sub: l.CheckpointSub}
+	c.resume = c.checkpoint
+	c.delivered = c.checkpoint
+	c.hashRange = parseRange(l.StartingHashKey, l.EndingHashKey)
+	c.p = w.factory(l.Key)
+	in := kcl.InitializeInput{ShardID: l.Key, SequenceNumber: l.Checkpoint, SubSequenceNumber: l.CheckpointSub}
+	if !c.invoke(protocol.ActionInitialize, nil, func(ctx context.Context) error { return c.p.Initialize(ctx, in) }) {
+		return
+	}
+	c.run()
+}
+
+// waitForParents blocks until every parent lease is at SHARD_END or gone
+// (the Java KCL's BlockOnParentShardTask). It returns false if the lease
+// was lost or the worker stops meanwhile.
+func (c *consumer) waitForParents(l Lease) bool {
+	for {
+		pending := ""
+		for _, p := range l.Parents {
+			pl, ok, err := c.w.table.get(c.ctx, p)
+			if err != nil {
+				pending = p
+				c.log.Warn().Err(err).Str("parent", p).Msg("cannot read the parent's lease; retrying")
+				break
+			}
+			if ok && pl.Checkpoint != protocol.SentinelShardEnd {
+				pending = p
+				break
+			}
+		}
+		if pending == "" {
+			return true
+		}
+		c.log.Debug().Str("parent", pending).Msg("waiting for the parent shard to end")
+		select {
+		case <-c.h.lostCh:
+			return false
+		case <-c.h.stopCh:
+			return false
+		case <-time.After(c.w.cfg.ParentShardPollInterval):
+		}
+	}
+}
+
+// run is the read loop.
+func (c *consumer) run() {
+	cfg := &c.w.cfg
+	iter, err := c.iterator(c.resume)
+	if err != nil {
+		return
+	}
+	throttle := backoff.Policy{Initial: cfg.IdleTimeBetweenReads, Max: 10 * time.Second, Jitter: backoff.Equal}
+	failures := 0
+	for {
+		if c.stopRequested() {
+			return
+		}
+		out, err := cfg.Kinesis.GetRecords(c.ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(cfg.MaxRecords)})
+		if err != nil {
+			if c.lostNow() {
+				return
+			}
+			var expired *types.ExpiredIteratorException
+			if errors.As(err, &expired) {
+				c.log.Info().Msg("shard iterator expired; getting a fresh one")
+				if iter, err = c.iterator(c.delivered); err != nil {
+					return
+				}
+				continue
+			}
+			failures++
+			ev := c.log.Warn()
+			if isThrottle(err) {
+				ev = c.log.Info()
+			}
+			ev.Err(err).Int("attempt", failures).Msg("GetRecords failed; backing off")
+			if !c.pause(throttle.Delay(failures)) {
+				return
+			}
+			continue
+		}
+		failures = 0
+		batch, err := c.userRecords(out.Records)
+		if err != nil {
+			c.log.Error().Err(err).Msg("cannot read records")
+		}
+		if len(batch) > 0 || cfg.CallProcessRecordsEvenForEmptyRecordList {
+			in := kcl.ProcessRecordsInput{Records: batch, MillisBehindLatest: -1}
+			if out.MillisBehindLatest != nil {
+				in.MillisBehindLatest = *out.MillisBehindLatest
+			}
+			last := c.delivered
+			if len(batch) > 0 {
+				last = position{seq: batch[len(batch)-1].SequenceNumber, sub: batch[len(batch)-1].SubSequenceNumber}
+			}
+			prev := c.delivered
+			c.delivered = last
+			ok := c.invoke(protocol.ActionProcessRecords, func(cp kcl.Checkpointer) { in.Checkpointer = cp },
+				func(ctx context.Context) error { return c.p.ProcessRecords(ctx, in) })
+			if !ok {
+				c.delivered = prev
+				return
+			}
+			c.resume = last
+		}
+		if out.NextShardIterator == nil {
+			c.shardEnded(out.ChildShards)
+			return
+		}
+		iter = out.NextShardIterator
+		if !c.pause(cfg.IdleTimeBetweenReads) {
+			return
+		}
+	}
+}
+
+// stopRequested handles a lost lease or a graceful shutdown between two
+// batches, calling the processor's LeaseLost or ShutdownRequested. It
+// returns true when the consumer must stop.
+func (c *consumer) stopRequested() bool {
+	if c.lostNow() {
+		return true
+	}
+	select {
+	case <-c.h.stopCh:
+		c.invoke(protocol.ActionShutdownRequested, func(kcl.Checkpointer) {}, nil)
+		return true
+	default:
+		return false
+	}
+}
+
+// lostNow calls LeaseLost if the lease was lost; it reports whether it was.
+func (c *consumer) lostNow() bool {
+	if !c.h.isLost() {
+		return false
+	}
+	if c.lostCalled || c.p == nil {
+		return true
+	}
+	c.lostCalled = true
+	c.invoke(protocol.ActionLeaseLost, nil, func(ctx context.Context) error {
+		return c.p.LeaseLost(ctx, kcl.LeaseLostInput{})
+	})
+	return true
+}
+
+// pause waits d between reads; false when the consumer must stop.
+func (c *consumer) pause(d time.Duration) bool {
+	select {
+	case <-time.After(d):
+		return true
+	case <-c.h.lostCh:
+		c.lostNow()
+		return false
+	case <-c.h.stopCh:
+		return !c.stopRequested()
+	}
+}
+
+// iterator returns a shard iterator at p: AT_SEQUENCE_NUMBER of a sequence
+// number (records at or below p are then skipped), or the sentinel's
+// iterator type.
+func (c *consumer) iterator(p position) (*string, error) {
+	cfg := &c.w.cfg
+	in := &kinesis.GetShardIteratorInput{ShardId: aws.String(c.h.key)}
+	if cfg.StreamARN != "" {
+		in.StreamARN = aws.String(cfg.StreamARN)
+	} else {
+		in.StreamName = aws.String(cfg.StreamName)
+	}
+	switch p.seq {
+	case protocol.SentinelTrimHorizon, "":
+		in.ShardIteratorType = types.ShardIteratorTypeTrimHorizon
+	case protocol.SentinelLatest:
+		in.ShardIteratorType = types.ShardIteratorTypeLatest
+	case protocol.SentinelAtTimestamp:
+		in.ShardIteratorType = types.ShardIteratorTypeAtTimestamp
+		in.Timestamp = aws.Time(cfg.InitialTimestamp)
+	default:
+		in.ShardIteratorType = types.ShardIteratorTypeAtSequenceNumber
+		in.StartingSequenceNumber = aws.String(p.seq)
+	}
+	policy := backoff.Policy{Initial: 200 * time.Millisecond, Max: 10 * time.Second, Jitter: backoff.Equal}
+	for attempt := 1; ; attempt++ {
+		out, err := cfg.Kinesis.GetShardIterator(c.ctx, in)
+		if err == nil {
+			return out.ShardIterator, nil
+		}
+		if c.lostNow() {
+			return nil, err
+		}
+		c.log.Warn().Err(err).Str("at", p.seq).Int("attempt", attempt).Msg("GetShardIterator failed; backing off")
+		if !c.pause(policy.Delay(attempt)) {
+			return nil, err
+		}
+	}
+}
+
+// userRecords deaggregates a GetRecords answer into the processor's records,
+// dropping the user records at or below the resume position (a restart at a
+// checkpoint inside an aggregate resumes at the next user record) and, as
+// the Java KCL does, the user records of an aggregate whose hash key lies
+// outside the shard's range. A record that looks aggregated but is corrupt
+// is delivered whole, as the KCL does.
+func (c *consumer) userRecords(in []types.Record) ([]kcl.Record, error) {
+	c.users = c.users[:0]
+	var err error
+	for i := range in {
+		c.users, err = deagg.AppendRecord(c.users, kinesissdk.ToRecord(&in[i]), deagg.PassThroughCorrupt())
+		if err != nil {
+			return nil, fmt.Errorf("worker: shard %s: %w", c.h.key, err)
+		}
+	}
+	out := c.records[:0]
+	for i := range c.users {
+		u := &c.users[i]
+		pos := position{seq: u.SequenceNumber, sub: int64(u.SubSequenceNumber)}
+		if !isSentinel(c.resume.seq) && compare(pos, c.resume) <= 0 {
+			continue
+		}
+		if u.Aggregated && c.hashRange != nil && !inRange(u, c.hashRange) {
+			continue
+		}
+		out = append(out, kcl.Record{
+			Data: u.Data, PartitionKey: u.PartitionKey, SequenceNumber: u.SequenceNumber,
+			SubSequenceNumber: int64(u.SubSequenceNumber), ApproximateArrivalTimestamp: u.ApproximateArrivalTimestamp,
+		})
+	}
+	c.records = out
+	return out, nil
+}
+
+// shardEnded handles the end of a closed shard: it creates the child
+// leases, writes childShardIds on the parent, calls ShardEnded and makes
+// sure SHARD_END is checkpointed (the Java KCL's ShutdownTask).
+func (c *consumer) shardEnded(children []types.ChildShard) {
+	cfg := &c.w.cfg
+	if len(children) == 0 {
+		// An emulator (or an old endpoint) that sends no ChildShards: find
+		// the children by listing the shards.
+		shards, err := listShards(c.ctx, cfg.Kinesis, cfg.StreamName, cfg.StreamARN)
+		if err == nil {
+			for _, s := range shards {
+				for _, p := range s.parents {
+					if p == c.h.key {
+						children = append(children, types.ChildShard{ShardId: aws.String(s.id), ParentShards: s.parents,
+							HashKeyRange: &types.HashKeyRange{StartingHashKey: aws.String(s.startKey), EndingHashKey: aws.String(s.endKey)}})
+					}
+				}
+			}
+		}
+	}
+	var ids []string
+	for _, ch := range children {
+		l := Lease{Key: aws.ToString(ch.ShardId), Checkpoint: protocol.SentinelTrimHorizon, Parents: ch.ParentShards}
+		if ch.HashKeyRange != nil {
+			l.StartingHashKey, l.EndingHashKey = aws.ToString(ch.HashKeyRange.StartingHashKey), aws.ToString(ch.HashKeyRange.EndingHashKey)
+		}
+		ids = append(ids, l.Key)
+		policy := backoff.Policy{Initial: 200 * time.Millisecond, Max: 5 * time.Second}
+		for attempt := 1; ; attempt++ {
+			created, err := c.w.table.create(c.ctx, l)
+			if err == nil {
+				if created {
+					c.log.Info().Str("child", l.Key).Strs("parents", l.Parents).Msg("created child lease")
+				}
+				break
+			}
+			c.log.Warn().Err(err).Str("child", l.Key).Msg("cannot create the child lease; retrying")
+			if !c.pause(policy.Delay(attempt)) {
+				return
+			}
+		}
+	}
+	if len(ids) > 0 {
+		if err := c.w.table.setChildren(c.ctx, c.h.key, ids); err != nil {
+			c.log.Warn().Err(err).Msg("cannot write childShardIds")
+		}
+	}
+	c.delivered = position{seq: protocol.SentinelShardEnd}
+	if c.invoke(protocol.ActionShardEnded, func(kcl.Checkpointer) {}, nil) {
+		c.h.mu.Lock()
+		c.h.finished = true
+		c.h.mu.Unlock()
+		c.log.Info().Msg("shard ended")
+	}
+}
+
+// invoke calls one processor action, retrying as ProcessorRetry allows, with
+// panics recovered. withCP, when not nil, receives a Checkpointer valid for
+// the action; for ShardEnded and ShutdownRequested (f nil) the call is made
+// here. It returns false when the action failed for good: the failure is
+// reported, the lease will be released unacknowledged.
+func (c *consumer) invoke(action string, withCP func(kcl.Checkpointer), f func(context.Context) error) bool {
+	var cp *shardCheckpointer
+	if withCP != nil {
+		cp = &shardCheckpointer{c: c, action: action}
+		withCP(cp)
+		defer cp.close()
+	}
+	switch action {
+	case protocol.ActionShardEnded:
+		f = func(ctx context.Context) error {
+			if err := c.p.ShardEnded(ctx, kcl.ShardEndedInput{Checkpointer: cp}); err != nil {
+				return err
+			}
+			if cp.atEnd() {
+				return nil
+			}
+			c.log.Info().Msg("the processor did not checkpoint at shard end; checkpointing it")
+			return cp.Checkpoint(ctx)
+		}
+	case protocol.ActionShutdownRequested:
+		f = func(ctx context.Context) error {
+			return c.p.ShutdownRequested(ctx, kcl.ShutdownRequestedInput{Checkpointer: cp})
+		}
+	}
+	ctx := c.ctx
+	if action == protocol.ActionShutdownRequested || action == protocol.ActionLeaseLost {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(c.log.WithContext(context.Background()), c.w.cfg.ShutdownTimeout)
+		defer cancel()
+	}
+	policy := c.w.cfg.ProcessorRetry
+	for attempt := 1; ; attempt++ {
+		err := protect(ctx, f)
+		if err == nil {
+			return true
+		}
+		if action != protocol.ActionLeaseLost && c.h.isLost() {
+			c.log.Info().Err(err).Str("action", action).Msg("the processor failed after the lease was lost")
+			c.lostNow()
+			return false
+		}
+		ev := c.log.Error().Err(err).Str("action", action).Int("attempt", attempt)
+		var pe *kcl.PanicError
+		if errors.As(err, &pe) {
+			ev = ev.Bytes("stack", pe.Stack)
+		}
+		if attempt >= policy.MaxAttempts || action == protocol.ActionLeaseLost {
+			ev.Msg("the record processor failed; giving up, releasing the lease unacknowledged")
+			if action != protocol.ActionLeaseLost {
+				c.h.mu.Lock()
+				c.h.failed = true
+				c.h.mu.Unlock()
+				c.w.reportFailure(&kcl.ActionError{Action: action, ShardID: c.h.key, Attempts: attempt, Err: err})
+			}
+			return false
+		}
+		ev.Msg("the record processor failed; retrying")
+		delay := backoff.Policy{Initial: policy.InitialBackoff, Max: policy.MaxBackoff}.Delay(attempt)
+		select {
+		case <-time.After(delay):
+		case <-c.h.lostCh:
+		}
+	}
+}
+
+// protect calls f, turning a panic into a *kcl.PanicError.
+func protect(ctx context.Context, f func(context.Context) error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &kcl.PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return f(ctx)
+}
+
+// compare orders two positions in a shard; sequence numbers are decimal
+// strings without leading zeros, so a longer one is larger.
+func compare(a, b position) int {
+	if len(a.seq) != len(b.seq) {
+		if len(a.seq) < len(b.seq) {
+			return -1
+		}
+		return 1
+	}
+	if a.seq != b.seq {
+		if a.seq < b.seq {
+			return -1
+		}
+		return 1
+	}
+	switch {
+	case a.sub < b.sub:
+		return -1
+	case a.sub > b.sub:
+		return 1
+	}
+	return 0
+}
+
+func parseRange(start, end string) *[2]*big.Int {
+	s, ok1 := new(big.Int).SetString(start, 10)
+	e, ok2 := new(big.Int).SetString(end, 10)
+	if !ok1 || !ok2 {
+		return nil
+	}
+	return &[2]*big.Int{s, e}
+}
+
+// inRange reports whether a user record's hash key (its explicit hash key,
+// or the MD5 of its partition key as a 128-bit number) lies in r.
+func inRange(u *deagg.UserRecord, r *[2]*big.Int) bool {
+	var k *big.Int
+	if u.HasExplicitHashKey {
+		var ok bool
+		if k, ok = new(big.Int).SetString(u.ExplicitHashKey, 10); !ok {
+			return true
+		}
+	} else {
+		k, _ = new(big.Int).SetString(deagg.HashKey(u.PartitionKey), 10)
+	}
+	return k.Cmp(r[0]) >= 0 && k.Cmp(r[1]) <= 0
+}
