@@ -68,8 +68,8 @@ func toShardInfo(s types.Shard) shardInfo {
 // none, no descendant of it has one (its data was processed), and none of
 // its parents still needs processing (a parent without a lease that will get
 // one, or a leased parent not at SHARD_END — a parent's children are created
-// when it ends). A shard whose parents are all outside the stream starts at
-// the initial position; a child starts at TRIM_HORIZON. With LATEST, closed
+// when it ends). A child of a leased (so processed) parent starts at
+// TRIM_HORIZON; any other shard at the initial position. With LATEST, closed
 // shards without a lease are skipped (there is nothing after their latest
 // record).
 func planNewLeases(shards []shardInfo, leases []Lease, initial string) []Lease {
@@ -120,7 +120,7 @@ func planNewLeases(shards []shardInfo, leases []Lease, initial string) []Lease {
 		if !candidate(s) {
 			continue
 		}
-		ready, inStream := true, false
+		ready, fromParent := true, false
 		for _, p := range s.parents {
 			ps, ok := byID[p]
 			if !ok {
@@ -129,8 +129,8 @@ func planNewLeases(shards []shardInfo, leases []Lease, initial string) []Lease {
 				}
 				continue
 			}
-			inStream = true
 			if pl, ok := leased[p]; ok {
+				fromParent = true
 				if pl.Checkpoint != protocol.SentinelShardEnd {
 					ready = false
 				}
@@ -142,7 +142,7 @@ func planNewLeases(shards []shardInfo, leases []Lease, initial string) []Lease {
 			continue
 		}
 		l := Lease{Key: s.id, Checkpoint: initial, Parents: s.parents, StartingHashKey: s.startKey, EndingHashKey: s.endKey}
-		if inStream {
+		if fromParent {
 			l.Checkpoint = protocol.SentinelTrimHorizon
 		}
 		out = append(out, l)

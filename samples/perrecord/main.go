@@ -125,7 +125,8 @@ func newSample() (*sample, error) {
 	s.PerRecord = &kcl.PerRecord{
 		OnInitialize: func(_ context.Context, in kcl.InitializeInput) error {
 			s.shard = in.ShardID
-			return nil
+			s.log.Initialize(in.ShardID, in.SequenceNumber, in.SubSequenceNumber)
+			return s.log.Flush()
 		},
 		Handle: func(_ context.Context, r kcl.Record) (bool, error) {
 			// Real work goes here. The record is finished when Handle
