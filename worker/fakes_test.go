@@ -270,7 +270,9 @@ func (f *fakeKinesis) GetRecords(_ context.Context, in *kinesis.GetRecordsInput,
 }
 
 // nil2 is the CreateTable input of the test table "app".
-func nil2() *dynamodb.CreateTableInput { return &dynamodb.CreateTableInput{TableName: aws.String("app")} }
+func nil2() *dynamodb.CreateTableInput {
+	return &dynamodb.CreateTableInput{TableName: aws.String("app")}
+}
 
 // putLease writes a free lease row as the Java KCL creates it.
 func putLease(d *fakeDynamo, key, checkpoint string, sub int64) error {

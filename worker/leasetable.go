@@ -18,22 +18,22 @@ import (
 // DynamoDBLeaseSerializer writes them. The row layout is the Java KCL's; see
 // the package documentation.
 const (
-	attrLeaseKey          = "leaseKey"
-	attrLeaseOwner        = "leaseOwner"
-	attrLeaseCounter      = "leaseCounter"
-	attrOwnerSwitches     = "ownerSwitchesSinceCheckpoint"
-	attrCheckpoint        = "checkpoint"
-	attrCheckpointSub     = "checkpointSubSequenceNumber"
-	attrPending           = "pendingCheckpoint"
-	attrPendingSub        = "pendingCheckpointSubSequenceNumber"
-	attrPendingState      = "pendingCheckpointState"
-	attrParentShardID     = "parentShardId"
-	attrChildShardIDs     = "childShardIds"
-	attrStartingHashKey   = "startingHashKey"
-	attrEndingHashKey     = "endingHashKey"
-	attrCheckpointOwner   = "checkpointOwner"
-	attrEntityType        = "entityType"
-	entityTypeLease       = "LEASE"
+	attrLeaseKey        = "leaseKey"
+	attrLeaseOwner      = "leaseOwner"
+	attrLeaseCounter    = "leaseCounter"
+	attrOwnerSwitches   = "ownerSwitchesSinceCheckpoint"
+	attrCheckpoint      = "checkpoint"
+	attrCheckpointSub   = "checkpointSubSequenceNumber"
+	attrPending         = "pendingCheckpoint"
+	attrPendingSub      = "pendingCheckpointSubSequenceNumber"
+	attrPendingState    = "pendingCheckpointState"
+	attrParentShardID   = "parentShardId"
+	attrChildShardIDs   = "childShardIds"
+	attrStartingHashKey = "startingHashKey"
+	attrEndingHashKey   = "endingHashKey"
+	attrCheckpointOwner = "checkpointOwner"
+	attrEntityType      = "entityType"
+	entityTypeLease     = "LEASE"
 )
 
 // DynamoDBAPI is the part of the DynamoDB client the worker uses; the SDK's

@@ -74,7 +74,10 @@ func (r *recorder) event(e string) {
 	r.mu.Unlock()
 }
 
-func (r *recorder) LeaseLost(context.Context, kcl.LeaseLostInput) error { r.event("leaseLost"); return nil }
+func (r *recorder) LeaseLost(context.Context, kcl.LeaseLostInput) error {
+	r.event("leaseLost")
+	return nil
+}
 func (r *recorder) ShardEnded(ctx context.Context, in kcl.ShardEndedInput) error {
 	r.event("shardEnded")
 	return in.Checkpointer.Checkpoint(ctx)
