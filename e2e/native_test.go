@@ -289,9 +289,9 @@ func TestNativeDelivery(t *testing.T) {
 			produce(t, tc.ep, stream, 4, 0, 10000, "-aggregated", "5000")
 			rl := filepath.Join(t.TempDir(), "records.log")
 			w := startNative(t, tc.ep, app, stream, "w1", rl, nil)
-			lines := waitAll(t, rl, 0, 10000, 3*time.Minute)
+			waitAll(t, rl, 0, 10000, 3*time.Minute)
 			w.stop()
-			lines = readLog(t, rl)
+			lines := readLog(t, rl)
 			checkRedelivery(t, lines)
 			if ok, diff := checkpointsAtEnd(tc.ep, app, lastSeq(lines)); !ok {
 				t.Errorf("checkpoints not at the last records: %s", diff)
@@ -520,14 +520,14 @@ func TestNativeResharding(t *testing.T) {
 	active()
 	t.Logf("shards after a split and a merge: %v", shards())
 	produce(t, ep, stream, 0, 1000, 500)
-	lines := waitAll(t, rl, 0, 1500, 3*time.Minute)
+	waitAll(t, rl, 0, 1500, 3*time.Minute)
 	waitFor(t, time.Minute, "SHARD_END on shards 0, 1 and 3", func() bool {
 		ls, _ := leases(ep, app)
 		return ls["shardId-000000000000"].checkpoint == "SHARD_END" && ls["shardId-000000000001"].checkpoint == "SHARD_END" &&
 			ls["shardId-000000000003"].checkpoint == "SHARD_END"
 	})
 	w.stop()
-	lines = readLog(t, rl)
+	lines := readLog(t, rl)
 	// Children after parents: a child's first record comes after its
 	// parents' SHARD_END checkpoint in the log.
 	parents := map[string][]string{
