@@ -3,10 +3,11 @@
 # local emulators: build the processor, start the emulators, create a stream, put records, run the daemon,
 # show progress until every record was processed, then stop everything.
 #
-#   bash scripts/demo.sh [--kcl 3|1] [--records N] [--shards N] [--timeout SECONDS] [--child COMMAND] [--keep]
+#   bash scripts/demo.sh [--kcl 3|1 | --native] [--records N] [--shards N] [--timeout SECONDS] [--child COMMAND] [--keep]
 #
 #   --kcl 3       KCL 3.x daemon + moto (Kinesis behind h2cproxy, DynamoDB)          (default)
 #   --kcl 1       KCL 1.x daemon + kinesalite + dynalite
+#   --native      no Java: the native Go worker (samples/perrecord -native) + kinesis-local + moto's DynamoDB
 #   --records N   records to put (default 1000)          --shards N   stream shards (default 4)
 #   --timeout S   give up after S seconds (default 240)   --keep       keep .cache/demo/RUN after success
 #   --child CMD   the record processor command (default: go build ./samples/batch; while that does not exist
@@ -21,10 +22,11 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 cd "$root"
 
-kcl=3 records=1000 shards=4 timeout=240 child='' keep=''
+kcl=3 records=1000 shards=4 timeout=240 child='' keep='' native=''
 while [[ $# -gt 0 ]]; do
   case $1 in
     --kcl) kcl=$2; shift 2 ;;
+    --native) native=1; shift ;;
     --records) records=$2; shift 2 ;;
     --shards) shards=$2; shift 2 ;;
     --timeout) timeout=$2; shift 2 ;;
@@ -46,15 +48,15 @@ daemon_log=$run/daemon.log
 daemon_pid=
 
 # Free loopback ports for this run's emulators.
-read -r MOTO_PORT H2C_PORT KINESALITE_PORT DYNALITE_PORT KINESALITE_PROXY_PORT < <(python3 - <<'PY'
+read -r MOTO_PORT H2C_PORT KINESALITE_PORT DYNALITE_PORT KINESALITE_PROXY_PORT KINESIS_LOCAL_PORT KINESIS_LOCAL_TLS_PORT KINESIS_LOCAL_H2C_PORT < <(python3 - <<'PY'
 import socket
-socks = [socket.socket() for _ in range(5)]
+socks = [socket.socket() for _ in range(8)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 PY
 )
-export MOTO_PORT H2C_PORT KINESALITE_PORT DYNALITE_PORT KINESALITE_PROXY_PORT
+export MOTO_PORT H2C_PORT KINESALITE_PORT DYNALITE_PORT KINESALITE_PROXY_PORT KINESIS_LOCAL_PORT KINESIS_LOCAL_TLS_PORT KINESIS_LOCAL_H2C_PORT
 
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
@@ -78,7 +80,13 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # 1. The record processor.
-if [[ -z $child ]]; then
+if [[ -n $native ]]; then
+  if [[ -z $child ]]; then
+    say "building ./samples/perrecord (the same binary runs under the daemon or, with -native, alone)"
+    go build -o "$run/kclgo-sample" ./samples/perrecord
+    child=$run/kclgo-sample
+  fi
+elif [[ -z $child ]]; then
   if [[ -d $root/samples/batch ]]; then
     say "building ./samples/batch"
     go build -o "$run/kclgo-sample" ./samples/batch
@@ -91,8 +99,12 @@ if [[ -z $child ]]; then
 fi
 
 # 2. Jars and emulators.
-bash "$here/kcl-jars.sh" --kcl "$kcl" fetch
-if [[ $kcl == 3 ]]; then stack=kcl3; else stack=kcl1; fi
+if [[ -n $native ]]; then
+  stack=native
+else
+  bash "$here/kcl-jars.sh" --kcl "$kcl" fetch
+  if [[ $kcl == 3 ]]; then stack=kcl3; else stack=kcl1; fi
+fi
 bash "$here/localstack.sh" up "$stack"
 eval "$(bash "$here/localstack.sh" env "$stack")"
 
@@ -102,7 +114,15 @@ app=kclgo-demo-$$
 bash "$here/localstack.sh" create-stream "$stream" "$shards" "$stack"
 "$root/.cache/bin/producer" -endpoint "$KINESIS_ENDPOINT_HTTP1" -stream "$stream" -count "$records" -aggregated $((records / 2))
 
-# 4. The daemon.
+# 4. The daemon, or the native worker.
+if [[ -n $native ]]; then
+  say "starting the native worker (no Java): $(basename "$child") -native"
+  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 \
+    KCLGO_RECORD_LOG=$record_log KCLGO_CHECKPOINT_SECONDS=${KCLGO_CHECKPOINT_SECONDS:-1} \
+    setsid "$child" -native -stream "$stream" -app "$app" -kinesis-endpoint "$KINESIS_ENDPOINT_HTTP1" \
+      -dynamodb-endpoint "$DYNAMODB_ENDPOINT" -failover 3s -idle 200ms -parent-poll 1s >"$daemon_log" 2>&1 </dev/null &
+  daemon_pid=$!
+else
 props=$run/app.properties
 {
   echo "executableName = $child"
@@ -131,6 +151,7 @@ AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 \
   KCLGO_RECORD_LOG=$record_log KCLGO_CHECKPOINT_SECONDS=${KCLGO_CHECKPOINT_SECONDS:-1} \
   setsid bash "$here/kcl-jars.sh" --kcl "$kcl" run "$props" >"$daemon_log" 2>&1 </dev/null &
 daemon_pid=$!
+fi
 
 # 5. Progress.
 began=$SECONDS
@@ -148,7 +169,7 @@ while :; do
   if ! kill -0 "$daemon_pid" 2>/dev/null; then
     echo >&2
     tail -20 "$daemon_log" >&2
-    say "the daemon exited before every record was consumed"
+    say "the consumer exited before every record was consumed"
     exit 1
   fi
   if [[ $((SECONDS - began)) -ge $timeout ]]; then
