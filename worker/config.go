@@ -78,6 +78,11 @@ type Config struct {
 	// and creates leases for new ones (shardSyncIntervalMillis). Default:
 	// 60 s.
 	ShardSyncInterval time.Duration
+	// CompletedLeaseCleanupInterval is how often the worker deletes the
+	// leases it holds of shards that ended once every child has started
+	// (its checkpoint moved past the start), as the Java KCL's lease
+	// cleanup does (completedLeaseCleanupIntervalMillis). Default: 5 min.
+	CompletedLeaseCleanupInterval time.Duration
 	// ParentShardPollInterval is how often a child shard checks whether its
 	// parents have ended (parentShardPollIntervalMillis). Default: 10 s.
 	ParentShardPollInterval time.Duration
@@ -134,6 +139,12 @@ func (c Config) withDefaults() (Config, error) {
 	if len(missing) > 0 {
 		return c, fmt.Errorf("%w: missing %s", ErrConfig, strings.Join(missing, ", "))
 	}
+	if !validName(c.StreamName, 1, 128) {
+		return c, fmt.Errorf("%w: StreamName %q: want 1 to 128 letters, digits, '_', '-' or '.'", ErrConfig, c.StreamName)
+	}
+	if !validName(c.ApplicationName, 3, 255) {
+		return c, fmt.Errorf("%w: ApplicationName %q names the DynamoDB lease table: want 3 to 255 letters, digits, '_', '-' or '.'", ErrConfig, c.ApplicationName)
+	}
 	switch c.InitialPosition {
 	case "":
 		c.InitialPosition = protocol.SentinelLatest
@@ -170,6 +181,7 @@ func (c Config) withDefaults() (Config, error) {
 	}{
 		{&c.FailoverTime, 10 * time.Second, "FailoverTime"},
 		{&c.ShardSyncInterval, time.Minute, "ShardSyncInterval"},
+		{&c.CompletedLeaseCleanupInterval, 5 * time.Minute, "CompletedLeaseCleanupInterval"},
 		{&c.ParentShardPollInterval, 10 * time.Second, "ParentShardPollInterval"},
 		{&c.IdleTimeBetweenReads, time.Second, "IdleTimeBetweenReads"},
 		{&c.ShutdownTimeout, 30 * time.Second, "ShutdownTimeout"},
@@ -201,4 +213,18 @@ func (c Config) withDefaults() (Config, error) {
 		c.Logger = &l
 	}
 	return c, nil
+}
+
+// validName reports whether s is a valid Kinesis stream or DynamoDB table
+// name: min to max characters of [a-zA-Z0-9_.-].
+func validName(s string, min, max int) bool {
+	if len(s) < min || len(s) > max {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.') {
+			return false
+		}
+	}
+	return true
 }

@@ -107,7 +107,11 @@ func (f *fakeDynamo) UpdateItem(_ context.Context, in *dynamodb.UpdateItemInput,
 func (f *fakeDynamo) DeleteItem(_ context.Context, in *dynamodb.DeleteItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	delete(f.tables[*in.TableName], sval(in.Key["leaseKey"]))
+	key := sval(in.Key["leaseKey"])
+	if err := check(f.tables[*in.TableName][key], in.Expected); err != nil {
+		return nil, err
+	}
+	delete(f.tables[*in.TableName], key)
 	return &dynamodb.DeleteItemOutput{}, nil
 }
 
@@ -216,9 +220,12 @@ func (f *fakeKinesis) find(id string) *fakeShard {
 	return nil
 }
 
-func (f *fakeKinesis) ListShards(_ context.Context, _ *kinesis.ListShardsInput, _ ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error) {
+func (f *fakeKinesis) ListShards(_ context.Context, in *kinesis.ListShardsInput, _ ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if in.StreamName != nil && *in.StreamName != "s" {
+		return nil, &ktypes.ResourceNotFoundException{Message: aws.String("Stream " + *in.StreamName + " not found")}
+	}
 	var out kinesis.ListShardsOutput
 	for _, s := range f.shards {
 		sh := ktypes.Shard{ShardId: aws.String(s.id), SequenceNumberRange: &ktypes.SequenceNumberRange{StartingSequenceNumber: aws.String("0")}}

@@ -291,6 +291,16 @@ func (t *table) checkpoint(ctx context.Context, key string, n int64, seq string,
 	return nil
 }
 
+// remove deletes a lease held with counter n (the Java KCL's deleteLease,
+// made conditional on the counter).
+func (t *table) remove(ctx context.Context, key string, n int64) error {
+	_, err := t.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &t.name, Key: keyOf(key), Expected: counterIs(n)})
+	if err != nil {
+		return t.wrap("delete", key, err)
+	}
+	return nil
+}
+
 // setChildren writes childShardIds on a lease that exists, whatever its
 // counter (the Java KCL's updateLeaseWithMetaInfo for CHILD_SHARDS).
 func (t *table) setChildren(ctx context.Context, key string, children []string) error {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/rs/zerolog"
 
 	"github.com/kclgo/kclgo/kcl"
@@ -57,6 +58,10 @@ func Run(ctx context.Context, cfg Config, factory ProcessorFactory) error {
 		return err
 	}
 	if err := w.syncShards(ctx); err != nil {
+		var nf *ktypes.ResourceNotFoundException
+		if errors.As(err, &nf) {
+			return fmt.Errorf("%w: stream %q not found: %w", ErrConfig, cfg.StreamName, err)
+		}
 		w.log.Warn().Err(err).Msg("shard sync failed; retrying later")
 	}
 	return w.loop(ctx)
@@ -124,6 +129,8 @@ func (w *worker) loop(ctx context.Context) error {
 	defer take.Stop()
 	sync := time.NewTicker(w.cfg.ShardSyncInterval)
 	defer sync.Stop()
+	cleanup := time.NewTicker(w.cfg.CompletedLeaseCleanupInterval)
+	defer cleanup.Stop()
 
 	w.takeLeases(ctx)
 	for {
@@ -138,6 +145,8 @@ func (w *worker) loop(ctx context.Context) error {
 			if err := w.syncShards(ctx); err != nil && ctx.Err() == nil {
 				w.log.Warn().Err(err).Msg("shard sync failed; retrying later")
 			}
+		case <-cleanup.C:
+			w.cleanupFinished(ctx)
 		case h := <-w.exited:
 			w.consumerExited(ctx, h)
 		}
@@ -284,6 +293,48 @@ func (w *worker) consumerExited(ctx context.Context, h *held) {
 	case h.failed:
 		w.release(ctx, h)
 		delete(w.held, h.key)
+	}
+}
+
+// cleanupFinished deletes the held leases of ended shards whose children
+// have all started (their checkpoints moved past the start), as the Java
+// KCL's LeaseCleanupManager does; a child that has not started keeps its
+// parent's lease, which blocks nothing.
+func (w *worker) cleanupFinished(ctx context.Context) {
+	for key, h := range w.held {
+		h.mu.Lock()
+		finished, lost, n := h.finished, h.lost, h.lease.Counter
+		h.mu.Unlock()
+		if !finished || lost || h.running {
+			continue
+		}
+		row, ok, err := w.table.get(ctx, key)
+		if err != nil || !ok || len(row.Children) == 0 {
+			continue
+		}
+		started := true
+		for _, c := range row.Children {
+			cl, ok, err := w.table.get(ctx, c)
+			if err != nil || !ok || isSentinel(cl.Checkpoint) && cl.Checkpoint != protocol.SentinelShardEnd {
+				started = false
+				break
+			}
+		}
+		if !started {
+			continue
+		}
+		h.mu.Lock()
+		err = w.table.remove(ctx, key, h.lease.Counter)
+		if err == nil {
+			h.markLostQuietly()
+		}
+		h.mu.Unlock()
+		if err != nil {
+			h.log.Warn().Err(err).Int64("counter", n).Msg("cannot delete the finished lease")
+			continue
+		}
+		h.log.Info().Msg("deleted the finished lease: every child has started")
+		delete(w.held, key)
 	}
 }
 

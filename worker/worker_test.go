@@ -369,4 +369,31 @@ func TestConfigErrors(t *testing.T) {
 	cfg.InitialPosition = "AT_TIMESTAMP"
 	assert.ErrorIs(t, worker.Run(context.Background(), cfg, func(string) kcl.RecordProcessor { return nil }), worker.ErrConfig)
 	assert.ErrorIs(t, worker.Run(context.Background(), testConfig(&fakeKinesis{}, newFakeDynamo()), nil), worker.ErrConfig)
+	cfg = testConfig(&fakeKinesis{}, newFakeDynamo())
+	cfg.ApplicationName = "my app"
+	err = worker.Run(context.Background(), cfg, func(string) kcl.RecordProcessor { return nil })
+	require.ErrorIs(t, err, worker.ErrConfig)
+	assert.Contains(t, err.Error(), `ApplicationName "my app"`)
+	cfg = testConfig(&fakeKinesis{}, newFakeDynamo())
+	cfg.StreamName = "nope"
+	err = worker.Run(context.Background(), cfg, func(string) kcl.RecordProcessor { return nil })
+	require.ErrorIs(t, err, worker.ErrConfig)
+	assert.Contains(t, err.Error(), `stream "nope" not found`)
+}
+
+func TestFinishedLeaseDeletedOnceChildrenStarted(t *testing.T) {
+	k, d := &fakeKinesis{}, newFakeDynamo()
+	parent := k.add("shardId-0")
+	k.put("shardId-0", "p", []byte("p"))
+	parent.closed = true
+	k.add("shardId-1", "shardId-0")
+	parent.children = []ktypes.ChildShard{{ShardId: aws.String("shardId-1"), ParentShards: []string{"shardId-0"}}}
+	k.put("shardId-1", "c", []byte("c"))
+	var ps processors
+	cfg := testConfig(k, d)
+	cfg.CompletedLeaseCleanupInterval = 50 * time.Millisecond
+	stop := run(t, cfg, ps.factory)
+	eventually(t, "the parent's lease deleted", func() bool { return d.row("app", "shardId-0") == nil })
+	require.NoError(t, stop())
+	assert.NotNil(t, d.row("app", "shardId-1"))
 }
