@@ -319,4 +319,3 @@ func tail(s string) string {
 	}
 	return strings.Join(lines, "\n")
 }
-
