@@ -181,6 +181,7 @@ type fakeKinesis struct {
 	mu     sync.Mutex
 	shards []*fakeShard
 	calls  int
+	fail   []error // returned by the next GetRecords calls, in order
 }
 
 type fakeShard struct {
@@ -263,6 +264,11 @@ func (f *fakeKinesis) GetRecords(_ context.Context, in *kinesis.GetRecordsInput,
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
+	if len(f.fail) > 0 {
+		err := f.fail[0]
+		f.fail = f.fail[1:]
+		return nil, err
+	}
 	id, idx, _ := strings.Cut(*in.ShardIterator, "/")
 	i, _ := strconv.Atoi(idx)
 	s := f.find(id)

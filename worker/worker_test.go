@@ -397,3 +397,23 @@ func TestFinishedLeaseDeletedOnceChildrenStarted(t *testing.T) {
 	require.NoError(t, stop())
 	assert.NotNil(t, d.row("app", "shardId-1"))
 }
+
+func TestGetRecordsThrottlingAndExpiredIterator(t *testing.T) {
+	k, d := &fakeKinesis{}, newFakeDynamo()
+	k.add("shardId-0")
+	k.put("shardId-0", "a", []byte("1"))
+	k.fail = []error{
+		&ktypes.ProvisionedThroughputExceededException{Message: aws.String("slow down")},
+		&ktypes.ExpiredIteratorException{Message: aws.String("expired")},
+		&ktypes.ProvisionedThroughputExceededException{Message: aws.String("slow down")},
+	}
+	var ps processors
+	stop := run(t, testConfig(k, d), ps.factory)
+	eventually(t, "the record after the faults", func() bool { r := ps.get("shardId-0"); return r != nil && r.count() == 1 })
+	second := k.put("shardId-0", "b", []byte("2"))
+	eventually(t, "the next record, once", func() bool { return ps.get("shardId-0").count() == 2 })
+	require.NoError(t, stop())
+	r := ps.get("shardId-0")
+	assert.Equal(t, second, r.records[1].SequenceNumber)
+	assert.Equal(t, []string{"1", "2"}, []string{string(r.records[0].Data), string(r.records[1].Data)})
+}
