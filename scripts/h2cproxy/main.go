@@ -84,4 +84,3 @@ func run(listen, upstream string, quiet, childShards bool) error {
 	defer cancel()
 	return srv.Shutdown(shutdownCtx)
 }
-
