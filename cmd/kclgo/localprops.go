@@ -10,12 +10,12 @@ import (
 // section, which shows this file for the default ports.
 func localProperties(k daemonKind, executable, stream, app, kinesisEndpoint, dynamoDBEndpoint string) string {
 	var b strings.Builder
+	// A properties file has no comments at the end of a line: they go above.
 	line := func(key, value, comment string) {
-		fmt.Fprintf(&b, "%-40s", key+" = "+value)
 		if comment != "" {
-			b.WriteString(" # " + comment)
+			b.WriteString("# " + comment + "\n")
 		}
-		b.WriteString("\n")
+		fmt.Fprintf(&b, "%s = %s\n", key, value)
 	}
 	line("executableName", executable, "split on spaces: no spaces in paths")
 	line("streamName", stream, "")

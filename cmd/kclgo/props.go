@@ -135,6 +135,11 @@ func (p *properties) check(dir string) error {
 	var problems []string
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 
+	for _, key := range p.keys {
+		if v := p.values[strings.ToLower(key)]; strings.Contains(v, " #") || strings.Contains(v, "\t#") {
+			add("%s = %q: a properties file has no comments at the end of a line, so the value is all of that; put the comment on a line of its own", key, v)
+		}
+	}
 	if exe := p.get("executableName"); exe == "" {
 		add("executableName is missing: set it to the path of your processor binary (the daemon starts one per shard)")
 	} else if err := checkExecutable(strings.Fields(exe)[0], dir); err != nil {

@@ -128,18 +128,16 @@ func tapCmd(args []string) int {
 	return code
 }
 
-// forward copies src to dst as it arrives, and hands every complete line
-// to observe (a copy it may keep) after it was forwarded. It returns at src's end or dst's
-// failure.
+// forward copies src to dst as it arrives. Every complete line is handed
+// to observe (a copy it may keep) before the chunk holding its end is
+// written: what the tap reads of a message is recorded before the other
+// side can answer it. It returns at src's end or dst's failure.
 func forward(dst io.Writer, src io.Reader, observe func([]byte)) {
 	buf := make([]byte, 256<<10)
 	var pending []byte
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
 			chunk := buf[:n]
 			for {
 				i := bytes.IndexByte(chunk, '\n')
@@ -155,6 +153,9 @@ func forward(dst io.Writer, src io.Reader, observe func([]byte)) {
 					observe(bytes.Clone(chunk[:i]))
 				}
 				chunk = chunk[i+1:]
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
 			}
 		}
 		if err != nil {
