@@ -237,7 +237,7 @@ func watch(ctx context.Context, c localConfig, put int, prog *progress, exited <
 			if final {
 				fmt.Fprintln(stderr)
 			}
-		case final || (line[5:] != lastShown && time.Since(shownAt) >= 5*time.Second):
+		case final || (line[5:] != lastShown && time.Since(shownAt) >= 5*time.Second) || time.Since(shownAt) >= 15*time.Second:
 			fmt.Fprintln(stderr, line)
 			lastShown, shownAt = line[5:], time.Now()
 		}
