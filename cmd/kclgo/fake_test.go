@@ -17,7 +17,7 @@ func TestFake(t *testing.T) {
 		t.Errorf("sample: status %d, %q", code, stdout)
 	}
 	code, stdout, _ = runKclgo(t, nil, "fake", "-records", "10", "--", "true")
-	if code != 1 || !strings.Contains(stdout, "acknowledged 0") || !strings.Contains(stdout, "FAILED: kcltest: the child closed stdout before answering initialize") {
+	if code != 1 || !strings.Contains(stdout, "acknowledged 0") || !strings.Contains(stdout, "FAILED: kcltest: ") || !strings.Contains(stdout, "the child closed") {
 		t.Errorf("true: status %d, %q", code, stdout)
 	}
 	if code, _, stderr := runKclgo(t, nil, "fake", "-end", "sideways", "--", sample); code != 2 || !strings.Contains(stderr, `--end "sideways"`) {

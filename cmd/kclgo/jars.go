@@ -26,17 +26,15 @@ type daemonKind struct {
 	flags     []string // JVM flags
 }
 
-var daemonKinds = map[string]daemonKind{
-	"3": {kcl: "3", mainClass: "software.amazon.kinesis.multilang.MultiLangDaemon", flags: []string{"-Daws.cborEnabled=false"}},
-	"1": {kcl: "1", mainClass: "com.amazonaws.services.kinesis.multilang.MultiLangDaemon", flags: []string{"-Dcom.amazonaws.sdk.disableCbor=true"}},
-}
-
+// kindOf returns the daemon of a --kcl value.
 func kindOf(kcl string) (daemonKind, error) {
-	k, ok := daemonKinds[kcl]
-	if !ok {
-		return daemonKind{}, fmt.Errorf("--kcl %q: want 3 or 1", kcl)
+	switch kcl {
+	case "3":
+		return daemonKind{kcl: "3", mainClass: "software.amazon.kinesis.multilang.MultiLangDaemon", flags: []string{"-Daws.cborEnabled=false"}}, nil
+	case "1":
+		return daemonKind{kcl: "1", mainClass: "com.amazonaws.services.kinesis.multilang.MultiLangDaemon", flags: []string{"-Dcom.amazonaws.sdk.disableCbor=true"}}, nil
 	}
-	return k, nil
+	return daemonKind{}, fmt.Errorf("--kcl %q: want 3 or 1 (KCL 2.x: its multilang jar is not on the Maven Central this project reaches)", kcl)
 }
 
 // version returns the daemon version pinned in scripts/pom.xml.

@@ -9,7 +9,8 @@ import (
 // readmeProperties is the README's properties file for the emulators: what
 // kclgo local writes, for localstack.sh's default ports.
 func readmeProperties() string {
-	return localProperties(daemonKinds["3"], "/abs/path/to/myproc", "my-stream", "my-app", "http://127.0.0.1:4581", "http://127.0.0.1:4580")
+	k, _ := kindOf("3")
+	return localProperties(k, "/abs/path/to/myproc", "my-stream", "my-app", "http://127.0.0.1:4581", "http://127.0.0.1:4580")
 }
 
 // TestReadmeProperties: the README shows the properties kclgo local uses,
