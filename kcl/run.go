@@ -31,9 +31,12 @@ import (
 // pointed at stderr, the protocol keeps a private duplicate) and starts
 // ignoring SIGINT and SIGTERM for at most the grace period of
 // [WithShutdownGrace], so that the daemon can finish its graceful shutdown.
+// When stdin is a terminal (the binary was started by hand), Run first prints
+// one line on stderr saying what the program expects and how to try it.
 func Run(ctx context.Context, p RecordProcessor, opts ...Option) error {
 	o := newOptions(opts)
 	log := o.log()
+	hintIfTerminal(os.Stdin, os.Stderr)
 	out, err := protectStdout()
 	if err != nil {
 		log.Error().Err(err).Msg("cannot protect stdout")
