@@ -393,6 +393,7 @@ func TestFinishedLeaseDeletedOnceChildrenStarted(t *testing.T) {
 	cfg := testConfig(k, d)
 	cfg.CompletedLeaseCleanupInterval = 50 * time.Millisecond
 	stop := run(t, cfg, ps.factory)
+	eventually(t, "the child's record", func() bool { r := ps.get("shardId-1"); return r != nil && r.count() == 1 })
 	eventually(t, "the parent's lease deleted", func() bool { return d.row("app", "shardId-0") == nil })
 	require.NoError(t, stop())
 	assert.NotNil(t, d.row("app", "shardId-1"))
