@@ -57,6 +57,14 @@
 // not kill the child mid-batch; Run keeps serving until the daemon closes
 // stdin, for at most the grace period of [WithShutdownGrace].
 //
+// # Other runtimes
+//
+// [ActionRunner] is the step Run takes for every action, for runtimes that
+// drive a RecordProcessor in-process instead of as the daemon's child: it
+// calls the method with retries and panic recovery, hands it a Checkpointer
+// on the runtime's [CheckpointTransport] that is valid only during the
+// method, and at shard end checkpoints if the processor did not.
+//
 // # Logging
 //
 // Run logs with zerolog to stderr, one JSON object per line, each carrying
