@@ -56,6 +56,8 @@
 // is shutting down gracefully: a Ctrl-C sent to the whole process group does
 // not kill the child mid-batch; Run keeps serving until the daemon closes
 // stdin, for at most the grace period of [WithShutdownGrace].
+// When Run returns it gives descriptor 1 and the signals back; the
+// goroutine reading stdin may stay behind (see Run).
 //
 // # Other runtimes
 //

@@ -25,33 +25,66 @@ import (
 //		os.Exit(1)
 //	}
 //
-// Before serving, Run moves stdout out of harm's way (file descriptor 1 is
-// pointed at stderr, the protocol keeps a private duplicate) and starts
-// ignoring SIGINT and SIGTERM for at most the grace period of
-// [WithShutdownGrace], so that the daemon can finish its graceful shutdown.
-func Run(ctx context.Context, p RecordProcessor, opts ...Option) error {
+// Run changes the process while it serves, and undoes what it can when it
+// returns, whatever the reason:
+//
+//   - Stdout: file descriptor 1 is pointed at stderr and the protocol keeps
+//     a private duplicate of it (where descriptors cannot be duplicated,
+//     only the os.Stdout variable is swapped for os.Stderr). On return,
+//     descriptor 1 (or os.Stdout) is pointed back at the original stdout
+//     and the duplicate is closed (at once, or when a write to it still
+//     under way returns).
+//   - Signals: SIGINT and SIGTERM are caught (see [WithShutdownGrace]); on
+//     return Run stops catching them (signal.Stop), which restores their
+//     default behaviour unless other code of the process catches them too.
+//   - Stdin cannot be given back. When Run returns because ctx was
+//     cancelled or the grace period expired, the goroutine that serves the
+//     daemon may still be blocked reading os.Stdin (a read of it cannot be
+//     interrupted), or still inside a processor method that ignores its
+//     cancelled context. That goroutine ends at the next input or end of
+//     input: it starts no processor method for what it reads after Run
+//     returned and writes nothing more to the daemon, but what it reads is
+//     lost. So after such a return, neither read os.Stdin nor call Run again
+//     in the same process; exit, as main does.
+func Run(ctx context.Context, p RecordProcessor, opts ...Option) (err error) {
 	o := newOptions(opts)
 	log := o.log()
-	out, err := protectStdout()
+	out, restore, err := protectStdout()
 	if err != nil {
 		log.Error().Err(err).Msg("cannot protect stdout")
 		return err
 	}
-	defer out.Close()
+	defer func() {
+		if rerr := restore(); rerr != nil {
+			log.Error().Err(rerr).Msg("cannot restore stdout")
+			if err == nil {
+				err = rerr
+			}
+		}
+	}()
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 
+	// Cancelling serveCtx, at the latest when Run returns, also stops the
+	// serving goroutine at its next message (see the doc comment).
 	serveCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- serve(serveCtx, p, os.Stdin, out, o, log, nil) }()
+	go func() { done <- serve(serveCtx, p, os.Stdin, out, o, log, serveCtx.Done()) }()
 
+	stopped := func() error {
+		log.Error().Err(ctx.Err()).Msg("stopped by the context")
+		return fmt.Errorf("kcl: %w", ctx.Err())
+	}
 	var grace <-chan time.Time
 	for {
 		select {
 		case err := <-done:
+			if err == errRunReturned {
+				return stopped() // serve saw ctx cancelled before this select did
+			}
 			return err
 		case sig := <-sigs:
 			if grace == nil {
@@ -63,8 +96,7 @@ func Run(ctx context.Context, p RecordProcessor, opts ...Option) error {
 			log.Error().Dur("grace", o.grace).Msg(ErrShutdownGraceExpired.Error())
 			return ErrShutdownGraceExpired
 		case <-ctx.Done():
-			log.Error().Err(ctx.Err()).Msg("stopped by the context")
-			return fmt.Errorf("kcl: %w", ctx.Err())
+			return stopped()
 		}
 	}
 }
