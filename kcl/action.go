@@ -122,7 +122,7 @@ func (r *ActionRunner) run(ctx context.Context, action string, scoped bool, t Ch
 	defer cancel()
 	var cp *checkpointScope
 	if scoped {
-		cp = newCheckpointScope(t, action, r.opts.checkpointRetry, r.log, cancel)
+		cp = newCheckpointScope(t, action, r, cancel)
 	}
 	err := r.attempts(ctx, actx, action, cp, f)
 	if cp != nil {

@@ -149,28 +149,6 @@ func TestActionRunnerSerializesCheckpoints(t *testing.T) {
 	assert.False(t, tr.overlap.Load(), "two checkpoints were in the transport at once")
 }
 
-// A checkpoint waiting for another one in flight gives up when its context
-// is done, without reaching the transport.
-func TestCheckpointWaitBoundedByContext(t *testing.T) {
-	tr := &fakeTransport{entered: make(chan struct{}, 1), release: make(chan struct{})}
-	var waitErr error
-	p := &fakeProcessor{process: func(_ context.Context, in kcl.ProcessRecordsInput) error {
-		first := make(chan error, 1)
-		go func() { first <- in.Checkpointer.CheckpointAt(context.Background(), "1", 0) }()
-		<-tr.entered
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
-		defer cancel()
-		waitErr = in.Checkpointer.CheckpointAt(ctx, "2", 0)
-		close(tr.release)
-		return <-first
-	}}
-	r, _ := newRunner(t, p)
-	require.NoError(t, r.ProcessRecords(context.Background(), batch, tr))
-	assert.ErrorIs(t, waitErr, context.DeadlineExceeded)
-	assert.ErrorContains(t, waitErr, "checkpoint not sent")
-	assert.Equal(t, []string{"1/0"}, tr.sent())
-}
-
 func TestActionRunnerRetriesRefusals(t *testing.T) {
 	tests := []struct {
 		refusals []string

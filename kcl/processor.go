@@ -41,9 +41,8 @@ type RecordProcessor interface {
 // still in flight.
 //
 // Under Run a checkpoint is a round trip to the daemon, which writes DynamoDB
-// before it replies; the context bounds the waits (for a checkpoint of
-// another goroutine, between retries), not a round trip under way
-// (abandoning one would break the protocol).
+// before it replies; the context bounds the waits between retries, not a
+// round trip under way (abandoning one would break the protocol).
 type Checkpointer interface {
 	// Checkpoint checkpoints after the last record delivered to the
 	// processor so far (at shard end: the end of the shard).

@@ -119,11 +119,12 @@ type session struct {
 	enc     *protocol.Writer
 	run     *ActionRunner
 	records []Record        // reused across batches
-	stop    <-chan struct{} // closed when Run returned; nil for Serve
+	stop    <-chan struct{} // closed when Run stops serving; nil for Serve
 }
 
-// stopped reports whether Run returned: the session must neither call the
-// processor nor write to the daemon any more.
+// stopped reports whether Run stopped serving (its context is done, or it
+// returned): the session must neither call the processor nor write to the
+// daemon any more.
 func (s *session) stopped() bool {
 	select {
 	case <-s.stop:

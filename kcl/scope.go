@@ -3,9 +3,8 @@ package kcl
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
-
-	"github.com/rs/zerolog"
 
 	"github.com/kclgo/kclgo/protocol"
 )
@@ -56,7 +55,7 @@ type CheckpointTransport interface {
 //
 //   - valid: from newCheckpointScope until end; a checkpoint may start.
 //   - in flight: one checkpoint (with its retries) holds the turn; another
-//     waits for it, or for its own context.
+//     waits for it.
 //   - ended: end was called; a checkpoint is refused with
 //     [ErrCheckpointNotAllowed] without calling the transport. end waits for
 //     a checkpoint in flight, so nothing is sent after the action's end.
@@ -66,30 +65,27 @@ type CheckpointTransport interface {
 type checkpointScope struct {
 	transport CheckpointTransport // nil: no checkpoint is ever allowed
 	action    string
-	retry     RetryPolicy
-	log       zerolog.Logger
+	runner    *ActionRunner      // its logger and checkpoint retry policy
 	cancel    context.CancelFunc // cancels the action's context
 
-	ended atomic.Bool   // set by end: no checkpoint starts any more
-	turn  chan struct{} // holds a token while no checkpoint is in flight
+	ended atomic.Bool // set by end: no checkpoint starts any more
+	turn  sync.Mutex  // held by the checkpoint in flight, with its retries
 
-	// Read and written only by the holder of the turn.
+	// Guarded by turn.
 	broken error // the transport's failure, if any
 	atEnd  bool  // a checkpoint without position succeeded
 }
 
-func newCheckpointScope(t CheckpointTransport, action string, retry RetryPolicy, log zerolog.Logger, cancel context.CancelFunc) *checkpointScope {
-	c := &checkpointScope{transport: t, action: action, retry: retry, log: log, cancel: cancel, turn: make(chan struct{}, 1)}
-	c.turn <- struct{}{}
-	return c
+func newCheckpointScope(t CheckpointTransport, action string, r *ActionRunner, cancel context.CancelFunc) *checkpointScope {
+	return &checkpointScope{transport: t, action: action, runner: r, cancel: cancel}
 }
 
 // wait waits for a checkpoint in flight to finish and returns the
 // transport's failure, if any. The scope stays valid (for a retry of the
 // action).
 func (c *checkpointScope) wait() error {
-	<-c.turn
-	defer func() { c.turn <- struct{}{} }()
+	c.turn.Lock()
+	defer c.turn.Unlock()
 	return c.broken
 }
 
@@ -102,8 +98,8 @@ func (c *checkpointScope) end() error {
 
 // checkpointedEnd reports whether a checkpoint without position succeeded.
 func (c *checkpointScope) checkpointedEnd() bool {
-	<-c.turn
-	defer func() { c.turn <- struct{}{} }()
+	c.turn.Lock()
+	defer c.turn.Unlock()
 	return c.atEnd
 }
 
@@ -128,12 +124,8 @@ func (c *checkpointScope) checkpoint(ctx context.Context, pos *Position) error {
 	if c.ended.Load() || c.transport == nil {
 		return c.notAllowed()
 	}
-	select {
-	case <-c.turn:
-	case <-ctx.Done():
-		return fmt.Errorf("kcl: checkpoint not sent: %w", ctx.Err())
-	}
-	defer func() { c.turn <- struct{}{} }()
+	c.turn.Lock() // waits for a checkpoint in flight
+	defer c.turn.Unlock()
 	if c.ended.Load() {
 		return c.notAllowed() // the action returned while this call waited
 	}
@@ -147,6 +139,7 @@ func (c *checkpointScope) checkpoint(ctx context.Context, pos *Position) error {
 	if pos != nil {
 		at = pos.String()
 	}
+	log, retry := &c.runner.log, c.runner.opts.checkpointRetry
 	for attempt := 1; ; attempt++ {
 		name, err := c.transport.SendCheckpoint(ctx, pos)
 		if err != nil {
@@ -158,16 +151,16 @@ func (c *checkpointScope) checkpoint(ctx context.Context, pos *Position) error {
 			if pos == nil {
 				c.atEnd = true
 			}
-			c.log.Debug().Str("position", at).Msg("checkpointed")
+			log.Debug().Str("position", at).Msg("checkpointed")
 			return nil
 		}
 		cerr := &CheckpointError{Name: name, Position: at, Attempts: attempt}
-		if !retryable(name) || attempt >= c.retry.MaxAttempts {
-			c.log.Warn().Err(cerr).Msg("checkpoint failed")
+		if !retryable(name) || attempt >= retry.MaxAttempts {
+			log.Warn().Err(cerr).Msg("checkpoint failed")
 			return cerr
 		}
-		c.log.Info().Err(cerr).Int("attempt", attempt).Msg("checkpoint failed; retrying")
-		if err := sleep(ctx, c.retry.backoff(attempt)); err != nil {
+		log.Info().Err(cerr).Int("attempt", attempt).Msg("checkpoint failed; retrying")
+		if err := sleep(ctx, retry.backoff(attempt)); err != nil {
 			return fmt.Errorf("%w; stopped retrying: %w", cerr, err)
 		}
 	}
