@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -132,6 +133,12 @@ func restoreChild() int {
 	if err := syscall.Fstat(1, &before); err != nil {
 		return 4
 	}
+	// The runtime opens its poller's descriptors (epoll, eventfd) on first
+	// use, which may come during Run: have it open them now.
+	if r, w, err := os.Pipe(); err == nil {
+		r.Close()
+		w.Close()
+	}
 	fdsBefore := openFDs()
 	ctx, cancel := context.WithCancel(context.Background())
 	usr1 := make(chan os.Signal, 1)
@@ -157,7 +164,11 @@ func restoreChild() int {
 			time.Sleep(5 * time.Millisecond)
 			same = slices.Equal(fdsBefore, openFDs())
 		}
-		fmt.Println("descriptors restored:", same)
+		if same {
+			fmt.Println("descriptors restored: true")
+		} else {
+			fmt.Println("descriptors restored: false; before Run:", fdsBefore, "after:", describeFDs(openFDs()))
+		}
 	}
 	syscall.Write(1, []byte("write(2) to fd 1 after Run\n"))
 	fmt.Println("reader goroutine left blocked:", serving())
@@ -189,11 +200,40 @@ func openFDs() []string {
 	})
 }
 
+// describeFDs names what each descriptor is open on.
+func describeFDs(fds []string) []string {
+	var out []string
+	for _, fd := range fds {
+		l, _ := os.Readlink("/proc/self/fd/" + fd)
+		out = append(out, fd+"="+l)
+	}
+	return out
+}
+
 // serving reports whether a goroutine is still in the function that serves
 // the daemon (kcl.serve, unexported: this test names it on purpose).
 func serving() bool {
 	buf := make([]byte, 1<<20)
 	return strings.Contains(string(buf[:runtime.Stack(buf, true)]), "kcl.serve(")
+}
+
+// lockedBuffer is a strings.Builder safe to read while exec copies the
+// child's output into it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // Run gives back descriptor 1 (and closes its duplicate) when it returns,
@@ -207,8 +247,8 @@ func TestRunRestoresProcessState(t *testing.T) {
 	require.NoError(t, err)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
 	require.NoError(t, cmd.Start())
 	defer cmd.Process.Kill()
 
@@ -243,7 +283,7 @@ func TestRunRestoresProcessState(t *testing.T) {
 	assert.Equal(t, "run stopped by the context: true", next())
 	assert.Equal(t, "fd 1 restored: true", next())
 	if runtime.GOOS == "linux" {
-		assert.Equal(t, "descriptors restored: true", next(), "the protocol's duplicate of fd 1 is closed")
+		assert.Equal(t, "descriptors restored: true", next(), "the protocol's duplicate of fd 1 is closed; stderr:\n%s", stderr)
 	}
 	assert.Equal(t, "write(2) to fd 1 after Run", next(), "fd 1 is stdout again, not stderr")
 	assert.Equal(t, "reader goroutine left blocked: true", next())
