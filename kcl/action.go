@@ -28,7 +28,7 @@ import (
 //     goroutine, so that nothing is checkpointed after it returned.
 //
 // Errors and logs name the action as the protocol does (protocol.Action*).
-// It returns nil when the processor succeeded (acknowledge the action), an
+// Each method returns nil when the processor succeeded (acknowledge the action), an
 // [*ActionError] when every attempt failed (do not acknowledge: records were
 // not processed), or the error the transport returned (do not acknowledge;
 // checkpoints cannot go on).
@@ -36,7 +36,8 @@ import (
 // Options are those of Run; [WithShutdownGrace] has no effect here. The
 // methods must not be called concurrently: the processor's methods never
 // are. A nil transport means no checkpoint is allowed: the Checkpointer
-// returns ErrCheckpointNotAllowed.
+// returns ErrCheckpointNotAllowed. Make an ActionRunner with NewActionRunner:
+// without a processor, every method returns an ActionError.
 type ActionRunner struct {
 	p       RecordProcessor
 	opts    options
@@ -118,6 +119,9 @@ func (r *ActionRunner) leaseLost(ctx context.Context, action string) error {
 // retrying as the processor retry policy allows, and ends the scope (once,
 // waiting for a checkpoint in flight) before it returns.
 func (r *ActionRunner) run(ctx context.Context, action string, scoped bool, t CheckpointTransport, f func(context.Context, *checkpointScope) error) error {
+	if r.p == nil {
+		return &ActionError{Action: action, ShardID: r.shardID, Err: errNoProcessor}
+	}
 	actx, cancel := context.WithCancel(r.log.WithContext(ctx))
 	defer cancel()
 	var cp *checkpointScope
@@ -133,6 +137,10 @@ func (r *ActionRunner) run(ctx context.Context, action string, scoped bool, t Ch
 	}
 	return err
 }
+
+// errNoProcessor is the error of an ActionRunner (or Run) without a
+// processor.
+var errNoProcessor = errors.New("kcl: no RecordProcessor (nil, or an ActionRunner not made by NewActionRunner)")
 
 // attempts is run's retry loop. It returns nil, an *ActionError, or the
 // transport's failure met during an attempt.

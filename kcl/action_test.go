@@ -284,3 +284,14 @@ func TestActionRunnerWithoutTransport(t *testing.T) {
 	require.NoError(t, r.LeaseLost(context.Background()))
 	assert.Equal(t, "LeaseLost", p.calls[len(p.calls)-1])
 }
+
+func TestActionRunnerWithoutProcessor(t *testing.T) {
+	var zero kcl.ActionRunner
+	for _, r := range []*kcl.ActionRunner{&zero, kcl.NewActionRunner(nil)} {
+		err := r.ProcessRecords(context.Background(), batch, &fakeTransport{})
+		var ae *kcl.ActionError
+		require.ErrorAs(t, err, &ae)
+		assert.ErrorIs(t, err, kcl.ErrProcessorFailed)
+		assert.ErrorContains(t, err, "no RecordProcessor")
+	}
+}
