@@ -130,3 +130,31 @@ func ExampleActionRunner() {
 	// stored: 49591/0
 	// stored: after the last record delivered (at shard end: SHARD_END)
 }
+
+// counter needs two methods; kcl.NopProcessor provides the other three.
+type counter struct {
+	kcl.NopProcessor
+	records int
+}
+
+func (c *counter) ProcessRecords(ctx context.Context, in kcl.ProcessRecordsInput) error {
+	c.records += len(in.Records)
+	return in.Checkpointer.Checkpoint(ctx)
+}
+
+func (c *counter) LeaseLost(context.Context, kcl.LeaseLostInput) error {
+	fmt.Println("lease lost after", c.records, "records")
+	return nil
+}
+
+// A processor that embeds NopProcessor writes only the methods it needs.
+// At shard end Run checkpoints for it.
+func ExampleNopProcessor() {
+	c := &counter{}
+	d := &kcltest.Daemon{Script: kcltest.Lifecycle("shardId-000000000000", protocol.LeaseLost{}, kcltest.Records(0, 3, 0), kcltest.Records(3, 2, 0))}
+	res := d.RunProcessor(context.Background(), c)
+	fmt.Println("checkpoint:", res.Checkpoint == kcltest.SequenceNumber(4)+"/0", "errors:", res.DaemonErr, res.ChildErr)
+	// Output:
+	// lease lost after 5 records
+	// checkpoint: true errors: <nil> <nil>
+}

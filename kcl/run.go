@@ -46,9 +46,13 @@ import (
 //     returned and writes nothing more to the daemon, but what it reads is
 //     lost. So after such a return, neither read os.Stdin nor call Run again
 //     in the same process; exit, as main does.
+//
+// When stdin is a terminal (the binary was started by hand), Run first prints
+// one line on stderr saying what the program expects and how to try it.
 func Run(ctx context.Context, p RecordProcessor, opts ...Option) (err error) {
 	o := newOptions(opts)
 	log := o.log()
+	hintIfTerminal(os.Stdin, os.Stderr)
 	out, restore, err := protectStdout()
 	if err != nil {
 		log.Error().Err(err).Msg("cannot protect stdout")

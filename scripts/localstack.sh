@@ -32,9 +32,8 @@ H2C_PORT=${H2C_PORT:-4581}
 KINESALITE_PORT=${KINESALITE_PORT:-4582}
 DYNALITE_PORT=${DYNALITE_PORT:-4583}
 KINESALITE_PROXY_PORT=${KINESALITE_PROXY_PORT:-4584}
-MOTO_VERSION=5.2.1
-KINESALITE_VERSION=3.3.3
-DYNALITE_VERSION=3.2.1
+# shellcheck source=versions.env
+source "$here/versions.env"
 node_dir=$cache/node
 bin_dir=$cache/bin
 
