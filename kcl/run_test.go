@@ -381,13 +381,10 @@ func TestProcessorErrorNeverAcknowledged(t *testing.T) {
 	assert.Contains(t, logs, "giving up without acknowledging")
 }
 
-// count counts a word in m; it panics when m is nil, as a buggy processor
-// would.
-func count(m map[string]int, word string) { m[word]++ }
-
 func TestProcessorPanics(t *testing.T) {
 	p := &fakeProcessor{process: func(context.Context, kcl.ProcessRecordsInput) error {
-		count(nil, "boom") // assignment to entry in nil map
+		perShard := map[string]map[string]int{} // no inner maps yet
+		perShard[shard]["boom"]++               // a runtime error: assignment to entry in nil map
 		return nil
 	}}
 	d := &kcltest.Daemon{Script: kcltest.Lifecycle(shard, protocol.LeaseLost{}, kcltest.Records(0, 2, 0))}
