@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"runtime/debug"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -33,7 +32,7 @@ type position struct {
 type consumer struct {
 	w   *worker
 	h   *held
-	p   kcl.RecordProcessor
+	r   *kcl.ActionRunner // calls the processor as kcl.Run does
 	log zerolog.Logger
 
 	ctx    context.Context // the processor's: cancelled when the lease is lost
@@ -77,9 +76,10 @@ func (w *worker) consume(h *held) {
 	c.resume = c.checkpoint
 	c.delivered = c.checkpoint
 	c.hashRange = parseRange(l.StartingHashKey, l.EndingHashKey)
-	c.p = w.factory(l.Key)
+	c.r = kcl.NewActionRunner(w.factory(l.Key), kcl.WithLogger(w.log),
+		kcl.WithProcessorRetry(w.cfg.ProcessorRetry), kcl.WithCheckpointRetry(w.cfg.CheckpointRetry))
 	in := kcl.InitializeInput{ShardID: l.Key, SequenceNumber: l.Checkpoint, SubSequenceNumber: l.CheckpointSub}
-	if !c.invoke(protocol.ActionInitialize, nil, func(ctx context.Context) error { return c.p.Initialize(ctx, in) }) {
+	if !c.done(c.r.Initialize(c.ctx, in)) {
 		return
 	}
 	c.run()
@@ -170,9 +170,7 @@ func (c *consumer) run() {
 			}
 			prev := c.delivered
 			c.delivered = last
-			ok := c.invoke(protocol.ActionProcessRecords, func(cp kcl.Checkpointer) { in.Checkpointer = cp },
-				func(ctx context.Context) error { return c.p.ProcessRecords(ctx, in) })
-			if !ok {
+			if !c.done(c.r.ProcessRecords(c.ctx, in, &leaseTransport{c: c})) {
 				c.delivered = prev
 				return
 			}
@@ -198,7 +196,9 @@ func (c *consumer) stopRequested() bool {
 	}
 	select {
 	case <-c.h.stopCh:
-		c.invoke(protocol.ActionShutdownRequested, func(kcl.Checkpointer) {}, nil)
+		ctx, cancel := c.lastWords()
+		defer cancel()
+		c.done(c.r.ShutdownRequested(ctx, &leaseTransport{c: c}))
 		return true
 	default:
 		return false
@@ -210,14 +210,23 @@ func (c *consumer) lostNow() bool {
 	if !c.h.isLost() {
 		return false
 	}
-	if c.lostCalled || c.p == nil {
+	if c.lostCalled || c.r == nil {
 		return true
 	}
 	c.lostCalled = true
-	c.invoke(protocol.ActionLeaseLost, nil, func(ctx context.Context) error {
-		return c.p.LeaseLost(ctx, kcl.LeaseLostInput{})
-	})
+	ctx, cancel := c.lastWords()
+	defer cancel()
+	if err := c.r.LeaseLost(ctx); err != nil {
+		c.log.Warn().Err(err).Msg("the processor failed in LeaseLost")
+	}
 	return true
+}
+
+// lastWords is the context of LeaseLost and ShutdownRequested: not the
+// processor's (cancelled when the lease is lost, or about to end), but one
+// bounded by ShutdownTimeout.
+func (c *consumer) lastWords() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.log.WithContext(context.Background()), c.w.cfg.ShutdownTimeout)
 }
 
 // pause waits d between reads; false when the consumer must stop.
@@ -354,7 +363,7 @@ func (c *consumer) shardEnded(children []types.ChildShard) {
 		}
 	}
 	c.delivered = position{seq: protocol.SentinelShardEnd}
-	if c.invoke(protocol.ActionShardEnded, func(kcl.Checkpointer) {}, nil) {
+	if c.done(c.r.ShardEnded(c.ctx, &leaseTransport{c: c, atShardEnd: true})) {
 		c.h.mu.Lock()
 		c.h.finished = true
 		c.h.mu.Unlock()
@@ -362,84 +371,26 @@ func (c *consumer) shardEnded(children []types.ChildShard) {
 	}
 }
 
-// invoke calls one processor action, retrying as ProcessorRetry allows, with
-// panics recovered. withCP, when not nil, receives a Checkpointer valid for
-// the action; for ShardEnded and ShutdownRequested (f nil) the call is made
-// here. It returns false when the action failed for good: the failure is
-// reported, the lease will be released unacknowledged.
-func (c *consumer) invoke(action string, withCP func(kcl.Checkpointer), f func(context.Context) error) bool {
-	var cp *shardCheckpointer
-	if withCP != nil {
-		cp = &shardCheckpointer{c: c, action: action}
-		withCP(cp)
-		defer cp.close()
+// done classifies what an action of the ActionRunner returned: true when
+// the processor succeeded. A processor that failed for good (an
+// *kcl.ActionError) has its failure reported and its lease released
+// unacknowledged by the loop, unless the lease was lost meanwhile (then the
+// processor gets LeaseLost).
+func (c *consumer) done(err error) bool {
+	if err == nil {
+		return true
 	}
-	switch action {
-	case protocol.ActionShardEnded:
-		f = func(ctx context.Context) error {
-			if err := c.p.ShardEnded(ctx, kcl.ShardEndedInput{Checkpointer: cp}); err != nil {
-				return err
-			}
-			if cp.atEnd() {
-				return nil
-			}
-			c.log.Info().Msg("the processor did not checkpoint at shard end; checkpointing it")
-			return cp.Checkpoint(ctx)
-		}
-	case protocol.ActionShutdownRequested:
-		f = func(ctx context.Context) error {
-			return c.p.ShutdownRequested(ctx, kcl.ShutdownRequestedInput{Checkpointer: cp})
-		}
+	if c.h.isLost() {
+		c.log.Info().Err(err).Msg("the processor stopped after the lease was lost")
+		c.lostNow()
+		return false
 	}
-	ctx := c.ctx
-	if action == protocol.ActionShutdownRequested || action == protocol.ActionLeaseLost {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(c.log.WithContext(context.Background()), c.w.cfg.ShutdownTimeout)
-		defer cancel()
-	}
-	policy := c.w.cfg.ProcessorRetry
-	for attempt := 1; ; attempt++ {
-		err := protect(ctx, f)
-		if err == nil {
-			return true
-		}
-		if action != protocol.ActionLeaseLost && c.h.isLost() {
-			c.log.Info().Err(err).Str("action", action).Msg("the processor failed after the lease was lost")
-			c.lostNow()
-			return false
-		}
-		ev := c.log.Error().Err(err).Str("action", action).Int("attempt", attempt)
-		var pe *kcl.PanicError
-		if errors.As(err, &pe) {
-			ev = ev.Bytes("stack", pe.Stack)
-		}
-		if attempt >= policy.MaxAttempts || action == protocol.ActionLeaseLost {
-			ev.Msg("the record processor failed; giving up, releasing the lease unacknowledged")
-			if action != protocol.ActionLeaseLost {
-				c.h.mu.Lock()
-				c.h.failed = true
-				c.h.mu.Unlock()
-				c.w.reportFailure(&kcl.ActionError{Action: action, ShardID: c.h.key, Attempts: attempt, Err: err})
-			}
-			return false
-		}
-		ev.Msg("the record processor failed; retrying")
-		delay := backoff.Policy{Initial: policy.InitialBackoff, Max: policy.MaxBackoff}.Delay(attempt)
-		select {
-		case <-time.After(delay):
-		case <-c.h.lostCh:
-		}
-	}
-}
-
-// protect calls f, turning a panic into a *kcl.PanicError.
-func protect(ctx context.Context, f func(context.Context) error) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = &kcl.PanicError{Value: v, Stack: debug.Stack()}
-		}
-	}()
-	return f(ctx)
+	c.h.mu.Lock()
+	c.h.failed = true
+	c.h.mu.Unlock()
+	c.w.reportFailure(err)
+	c.log.Error().Err(err).Msg("releasing the lease unacknowledged")
+	return false
 }
 
 // compare orders two positions in a shard; sequence numbers are decimal
