@@ -2,13 +2,11 @@ package worker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/big"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/rs/zerolog"
 
@@ -117,52 +115,27 @@ func (c *consumer) waitForParents(l Lease) bool {
 	}
 }
 
-// run is the read loop.
+// run is the read loop: fetch, deaggregate and filter, ProcessRecords, and
+// at the shard's end the lineage steps.
 func (c *consumer) run() {
 	cfg := &c.w.cfg
-	iter, err := c.iterator(c.resume)
-	if err != nil {
-		return
-	}
-	throttle := backoff.Policy{Initial: cfg.IdleTimeBetweenReads, Max: 10 * time.Second, Jitter: backoff.Equal}
-	failures := 0
+	var r retriever = &polling{c: c}
 	for {
 		if c.stopRequested() {
 			return
 		}
-		out, err := cfg.Kinesis.GetRecords(c.ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(cfg.MaxRecords)})
-		if err != nil {
-			if c.lostNow() {
-				return
-			}
-			var expired *types.ExpiredIteratorException
-			if errors.As(err, &expired) {
-				c.log.Info().Msg("shard iterator expired; getting a fresh one")
-				if iter, err = c.iterator(c.delivered); err != nil {
-					return
-				}
-				continue
-			}
-			failures++
-			ev := c.log.Warn()
-			if isThrottle(err) {
-				ev = c.log.Info()
-			}
-			ev.Err(err).Int("attempt", failures).Msg("GetRecords failed; backing off")
-			if !c.pause(throttle.Delay(failures)) {
-				return
-			}
-			continue
+		f, ok := r.fetch(c.delivered)
+		if !ok {
+			return
 		}
-		failures = 0
-		batch, err := c.userRecords(out.Records)
+		batch, err := c.userRecords(f.records)
 		if err != nil {
 			c.log.Error().Err(err).Msg("cannot read records")
 		}
 		if len(batch) > 0 || cfg.CallProcessRecordsEvenForEmptyRecordList {
 			in := kcl.ProcessRecordsInput{Records: batch, MillisBehindLatest: -1}
-			if out.MillisBehindLatest != nil {
-				in.MillisBehindLatest = *out.MillisBehindLatest
+			if f.millisBehind != nil {
+				in.MillisBehindLatest = *f.millisBehind
 			}
 			last := c.delivered
 			if len(batch) > 0 {
@@ -176,12 +149,8 @@ func (c *consumer) run() {
 			}
 			c.resume = last
 		}
-		if out.NextShardIterator == nil {
-			c.shardEnded(out.ChildShards)
-			return
-		}
-		iter = out.NextShardIterator
-		if !c.pause(cfg.IdleTimeBetweenReads) {
+		if f.end {
+			c.shardEnded(f.children)
 			return
 		}
 	}
@@ -239,45 +208,6 @@ func (c *consumer) pause(d time.Duration) bool {
 		return false
 	case <-c.h.stopCh:
 		return !c.stopRequested()
-	}
-}
-
-// iterator returns a shard iterator at p: AT_SEQUENCE_NUMBER of a sequence
-// number (records at or below p are then skipped), or the sentinel's
-// iterator type.
-func (c *consumer) iterator(p position) (*string, error) {
-	cfg := &c.w.cfg
-	in := &kinesis.GetShardIteratorInput{ShardId: aws.String(c.h.key)}
-	if cfg.StreamARN != "" {
-		in.StreamARN = aws.String(cfg.StreamARN)
-	} else {
-		in.StreamName = aws.String(cfg.StreamName)
-	}
-	switch p.seq {
-	case protocol.SentinelTrimHorizon, "":
-		in.ShardIteratorType = types.ShardIteratorTypeTrimHorizon
-	case protocol.SentinelLatest:
-		in.ShardIteratorType = types.ShardIteratorTypeLatest
-	case protocol.SentinelAtTimestamp:
-		in.ShardIteratorType = types.ShardIteratorTypeAtTimestamp
-		in.Timestamp = aws.Time(cfg.InitialTimestamp)
-	default:
-		in.ShardIteratorType = types.ShardIteratorTypeAtSequenceNumber
-		in.StartingSequenceNumber = aws.String(p.seq)
-	}
-	policy := backoff.Policy{Initial: 200 * time.Millisecond, Max: 10 * time.Second, Jitter: backoff.Equal}
-	for attempt := 1; ; attempt++ {
-		out, err := cfg.Kinesis.GetShardIterator(c.ctx, in)
-		if err == nil {
-			return out.ShardIterator, nil
-		}
-		if c.lostNow() {
-			return nil, err
-		}
-		c.log.Warn().Err(err).Str("at", p.seq).Int("attempt", attempt).Msg("GetShardIterator failed; backing off")
-		if !c.pause(policy.Delay(attempt)) {
-			return nil, err
-		}
 	}
 }
 
