@@ -124,4 +124,3 @@ func (c *consumer) iterator(p position) (*string, error) {
 		}
 	}
 }
-
