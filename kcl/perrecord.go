@@ -86,10 +86,10 @@ func (p *PerRecord) ProcessRecords(ctx context.Context, in ProcessRecordsInput) 
 	p.resumeBatch, p.resumeAt = first, start
 	p.hold = false
 	for i := start; i < len(in.Records); i++ {
-		if err := ctx.Err(); err != nil {
+		if ctx.Err() != nil {
 			// The lease was lost or the conversation broke: the rest of
 			// the batch is not ours to process.
-			return fmt.Errorf("kcl: batch abandoned after %d of %d records: %w", i-start, len(in.Records)-start, err)
+			return fmt.Errorf("kcl: batch abandoned after %d of %d records: %w", i-start, len(in.Records)-start, context.Cause(ctx))
 		}
 		r := in.Records[i]
 		want, err := p.Handle(ctx, r)

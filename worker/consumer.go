@@ -34,7 +34,7 @@ type consumer struct {
 	log zerolog.Logger
 
 	ctx    context.Context // the processor's: cancelled when the lease is lost
-	cancel context.CancelFunc
+	cancel context.CancelCauseFunc
 
 	checkpoint position // as last written (or read from the lease)
 	resume     position // skip user records at or below this
@@ -52,12 +52,14 @@ func (w *worker) consume(h *held) {
 	l := h.lease
 	h.mu.Unlock()
 	c := &consumer{w: w, h: h, log: h.log}
-	c.ctx, c.cancel = context.WithCancel(c.log.WithContext(context.Background()))
-	defer c.cancel()
+	c.ctx, c.cancel = context.WithCancelCause(c.log.WithContext(context.Background()))
+	defer c.cancel(nil)
 	go func() {
 		select {
 		case <-h.lostCh:
-			c.cancel() // in-flight work of a lost lease stops
+			// In-flight work of a lost lease stops; a checkpoint tried
+			// now fails with ErrShutdown, as a failed write would.
+			c.cancel(fmt.Errorf("worker: shard %s: the lease was lost: %w", h.key, kcl.ErrShutdown))
 		case <-h.done:
 		}
 	}()
