@@ -31,7 +31,7 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/ssooidc v1.44.5 // indirect
 	github.com/aws/aws-sdk-go-v2/service/sts v1.52.0 // indirect
 	github.com/mattn/go-colorable v0.1.14 // indirect
-	github.com/mattn/go-isatty v0.0.20 // indirect
+	github.com/mattn/go-isatty v0.0.20
 	// Pinned: protocol/internal/fastjson links to its unexported AVX2 base64
 	// loop (go:linkname) and relies on behaviour that is not its API; see that
 	// package's doc. Upgrade only with TestAVX2Contract passing.
