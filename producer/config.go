@@ -6,18 +6,19 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/kclgo/kclgo/deagg"
+	"github.com/kclgo/kclgo/internal/kinesislimits"
 )
 
 // Service limits of PutRecords.
 const (
 	// MaxBatchRecords is the most entries one PutRecords call may carry.
-	MaxBatchRecords = 500
+	MaxBatchRecords = kinesislimits.MaxBatchRecords
 	// MaxBatchBytes is the most bytes (data plus partition keys) one
 	// PutRecords call may carry: 5 MiB.
-	MaxBatchBytes = 5 << 20
+	MaxBatchBytes = kinesislimits.MaxBatchBytes
 	// MaxRecordSize is the largest record Kinesis accepts: 1 MiB of data
 	// plus partition key.
-	MaxRecordSize = deagg.MaxRecordSize
+	MaxRecordSize = kinesislimits.MaxRecordSize
 )
 
 // Client is the part of *kinesis.Client the producer uses. Tests may pass a

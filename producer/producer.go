@@ -200,44 +200,21 @@ func (p *Producer) Close(ctx context.Context) error {
 func (p *Producer) abort(cause error) {
 	p.mu.Lock()
 	p.aborted = true
-	var failed []*FailedRecord
-	var n, bytes int64
+	var o outcome
 	for _, s := range p.order {
 		p.closeAggregate(s)
 		for _, e := range s.takeReady() {
+			err := fmt.Errorf("%w before delivery: %w", ErrClosed, cause)
+			if e.lastErr != nil {
+				err = fmt.Errorf("%w before delivery: %w (last attempt: %w)", ErrClosed, cause, e.lastErr)
+			}
 			for _, r := range e.recs {
-				n++
-				bytes += r.size()
-				if p.outstanding[r.gen]--; p.outstanding[r.gen] == 0 {
-					delete(p.outstanding, r.gen)
-				}
-				err := fmt.Errorf("%w before delivery: %w", ErrClosed, cause)
-				if e.lastErr != nil {
-					err = fmt.Errorf("%w before delivery: %w (last attempt: %w)", ErrClosed, cause, e.lastErr)
-				}
-				failed = append(failed, &FailedRecord{PartitionKey: r.pk, ExplicitHashKey: r.ehk, Data: r.data, Attempts: r.attempts, Err: err})
+				o.fail(r, err)
 			}
 		}
 	}
-	p.settle(n, bytes, failed)
+	p.settle(&o)
 	p.mu.Unlock()
 	p.abortSend()
-	p.report(failed)
-}
-
-// settle accounts for n records (bytes in all) that left the buffer,
-// delivered or failed: it frees their room, wakes Puts and Flushes waiting
-// for progress, and keeps the failed ones for Close when there is no
-// OnFailure callback. The caller holds p.mu.
-func (p *Producer) settle(n, bytes int64, failed []*FailedRecord) {
-	if n > 0 {
-		p.pressure.Store(false) // a Put still waiting sets it again
-		p.buf.release(n, bytes)
-		close(p.progress)
-		p.progress = make(chan struct{})
-	}
-	p.stats.failures.Add(int64(len(failed)))
-	if p.cfg.OnFailure == nil {
-		p.failed = append(p.failed, failed...)
-	}
+	p.report(o.failed)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -157,162 +156,24 @@ func (p *Producer) send(batch []*entry) {
 		err = fmt.Errorf("producer: PutRecords: %w", err)
 		info.Failed, info.Err = len(batch), err
 	}
-	var misrouted bool
 	if err == nil {
-		for i, r := range out.Records {
+		for _, r := range out.Records {
 			if r.ErrorCode != nil {
 				info.Failed++
-			} else if aws.ToString(r.ShardId) != batch[i].shard.id {
-				misrouted = true
 			}
 		}
 	}
-	if misrouted {
+	o, misrouted := p.complete(batch, out, err)
+	if len(misrouted) > 0 {
+		// The shards are free again: the refresh holds none of them.
 		p.refreshShards()
+		p.resolveMisrouted(misrouted, &o)
 	}
-	failed := p.complete(batch, out, err)
 	if p.cfg.OnBatch != nil {
 		p.cfg.OnBatch(info)
 	}
-	p.report(failed)
+	p.report(o.failed)
 	p.poke()
-}
-
-// complete settles a batch's entries: delivered, retried or failed. It
-// returns the records that failed, to report without the lock.
-func (p *Producer) complete(batch []*entry, out *kinesis.PutRecordsOutput, callErr error) []*FailedRecord {
-	now := time.Now()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.inflight--
-	var failed []*FailedRecord
-	var retry []*entry // in batch order
-	var reroute []*userRecord
-	var doneN, doneBytes int64
-	finish := func(r *userRecord, err error) {
-		doneN++
-		doneBytes += r.size()
-		if p.outstanding[r.gen]--; p.outstanding[r.gen] == 0 {
-			delete(p.outstanding, r.gen)
-		}
-		if err != nil {
-			failed = append(failed, &FailedRecord{PartitionKey: r.pk, ExplicitHashKey: r.ehk, Data: r.data, Attempts: r.attempts, Err: err})
-		}
-	}
-	shardFailed := map[*shard]bool{}
-	for i, e := range batch {
-		for _, r := range e.recs {
-			r.attempts++
-		}
-		err := callErr
-		if err == nil {
-			if res := out.Records[i]; res.ErrorCode != nil {
-				err = &EntryError{Code: aws.ToString(res.ErrorCode), Message: aws.ToString(res.ErrorMessage)}
-			} else if actual := aws.ToString(res.ShardId); actual != e.shard.id && e.agg && !p.covers(actual, e.recs) {
-				// Landed on a shard whose KCL consumers would drop some of
-				// its user records: send them again, routed anew.
-				p.stats.misrouted.Add(int64(len(e.recs)))
-				for _, r := range e.recs {
-					if now.Before(r.deadline) {
-						reroute = append(reroute, r)
-					} else {
-						finish(r, fmt.Errorf("%w after %d attempts: %w", ErrExpired, r.attempts, errMisrouted(actual, e.shard.id)))
-					}
-				}
-				continue
-			}
-		}
-		if err == nil {
-			p.stats.entriesDelivered.Add(1)
-			p.stats.recordsDelivered.Add(int64(len(e.recs)))
-			for _, r := range e.recs {
-				p.stats.bytesDelivered.Add(r.size())
-				finish(r, nil)
-			}
-			continue
-		}
-		shardFailed[e.shard] = true
-		e.lastErr = err
-		switch {
-		case p.aborted:
-			for _, r := range e.recs {
-				finish(r, fmt.Errorf("%w: %w", ErrClosed, err))
-			}
-		case permanent(err):
-			for _, r := range e.recs {
-				finish(r, err)
-			}
-		case !now.Before(e.recs[0].deadline):
-			for _, r := range e.recs {
-				finish(r, fmt.Errorf("%w after %d attempts: %w", ErrExpired, r.attempts, err))
-			}
-		default:
-			retry = append(retry, e)
-		}
-	}
-	// Put retried entries back in front of their shard's queue, in order.
-	byShard := map[*shard][]*entry{}
-	for _, e := range retry {
-		p.stats.retries.Add(int64(len(e.recs)))
-		if e.shard.stale {
-			reroute = append(reroute, e.recs...)
-			continue
-		}
-		byShard[e.shard] = append(byShard[e.shard], e)
-	}
-	for s, es := range byShard {
-		s.pushFront(es)
-	}
-	seen := map[*shard]bool{}
-	for _, e := range batch {
-		s := e.shard
-		if seen[s] {
-			continue
-		}
-		seen[s] = true
-		s.inflight = false
-		if shardFailed[s] {
-			s.attempts++
-			s.retryAt = now.Add(p.backoff(s.attempts))
-		} else {
-			s.attempts = 0
-			s.retryAt = time.Time{}
-		}
-	}
-	for _, r := range reroute {
-		p.route(r)
-	}
-	p.settle(doneN, doneBytes, failed)
-	return failed
-}
-
-func errMisrouted(actual, predicted string) error {
-	return fmt.Errorf("producer: aggregate for shard %s landed on shard %s, which does not hold all its user records", predicted, actual)
-}
-
-// covers reports whether the shard with the given id holds every record's
-// hash key, under p.mu.
-func (p *Producer) covers(id string, recs []*userRecord) bool {
-	rng, ok := p.smap.all[id]
-	if !ok {
-		return false
-	}
-	for _, r := range recs {
-		if !rng.contains(r.hash) {
-			return false
-		}
-	}
-	return true
-}
-
-// backoff is the delay before attempt n+1 of a shard: exponential with
-// jitter in [d/2, d].
-func (p *Producer) backoff(n int) time.Duration {
-	d := p.cfg.RetryBaseDelay << min(n-1, 20)
-	if d > p.cfg.RetryMaxDelay || d <= 0 {
-		d = p.cfg.RetryMaxDelay
-	}
-	return d/2 + rand.N(d/2+1)
 }
 
 // permanent reports whether err will not go away by retrying.
