@@ -1,41 +1,81 @@
 package producer
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/smithy-go"
 	"github.com/kclgo/kclgo/internal/backoff"
 )
 
-// What becomes of a PutRecords call's entries, in four steps under p.mu:
+// What becomes of a PutRecords call's entries, in steps under p.mu:
 // classify each entry (delivered, failed for good, to retry, or landed on
-// another shard than predicted), reroute the records whose shard is gone,
-// requeue the entries to retry in front of their shard's queue, and back off
-// the shards that failed. Records that leave the buffer, delivered or failed,
-// go through settle, the one step abort shares.
+// another shard than predicted), requeue the entries to retry (rerouting
+// those whose shard is gone), and back off the shards that were throttled.
+// Then, without the lock, the hooks and callbacks run, and only after them
+// settle, the one step abort shares, lets the records leave the buffer: so
+// Flush and Stats never run ahead of OnFailure and OnResult.
+//
+// Which errors do what:
+//   - Throttling (an entry's ProvisionedThroughputExceededException, or a
+//     call failing with ProvisionedThroughputExceededException,
+//     ThrottlingException, LimitExceededException or KMSThrottlingException)
+//     slows the shard down: none of its records is sent until its backoff
+//     ends, and the backoff grows with each consecutive throttled call.
+//   - Any other failure of an entry (InternalFailure) or of a whole call
+//     (a 5xx, a reset connection, a timeout) retries only the entries
+//     concerned, each after its own backoff growing with its own failures;
+//     the shard's other records go on being sent.
+//   - Permanent errors (see permanent) fail the records at once; a record
+//     whose RecordTTL is over when an attempt fails fails with ErrExpired.
 
-// outcome gathers the records that left the buffer, for settle.
+// outcome gathers the records that left the buffer, for report and settle.
 type outcome struct {
-	done   []*userRecord   // delivered or failed
-	failed []*FailedRecord // the failed ones, to report
+	done    []*userRecord   // delivered or failed
+	failed  []*FailedRecord // the failed ones, to report
+	results []Result        // every one, when Config.OnResult is set
 }
 
-// deliver counts e as accepted by Kinesis.
-func (p *Producer) deliver(o *outcome, e *entry) {
+// callInfo is when a PutRecords call ran, for Attempt.
+type callInfo struct {
+	start time.Time
+	dur   time.Duration
+}
+
+// deliver counts e as stored by Kinesis as res says.
+func (p *Producer) deliver(o *outcome, e *entry, res *types.PutRecordsResultEntry) {
 	p.stats.entriesDelivered.Add(1)
 	p.stats.recordsDelivered.Add(int64(len(e.recs)))
-	for _, r := range e.recs {
+	for i, r := range e.recs {
 		p.stats.bytesDelivered.Add(r.size())
 		o.done = append(o.done, r)
+		if p.cfg.OnResult != nil {
+			rs := p.result(r, nil)
+			rs.ShardID, rs.SequenceNumber = aws.ToString(res.ShardId), aws.ToString(res.SequenceNumber)
+			if e.agg {
+				rs.Aggregated, rs.SubSequenceNumber = true, int64(i)
+			}
+			o.results = append(o.results, rs)
+		}
 	}
 }
 
 // fail counts r as failed for good with err.
-func (o *outcome) fail(r *userRecord, err error) {
+func (p *Producer) fail(o *outcome, r *userRecord, err error) {
 	o.done = append(o.done, r)
-	o.failed = append(o.failed, &FailedRecord{PartitionKey: r.pk, ExplicitHashKey: r.ehk, Data: r.data, Attempts: r.attempts, Err: err})
+	o.failed = append(o.failed, &FailedRecord{PartitionKey: r.pk, ExplicitHashKey: r.ehk, Data: r.data,
+		Attempts: r.attempts, Err: err, Tag: r.tag})
+	if p.cfg.OnResult != nil {
+		o.results = append(o.results, p.result(r, err))
+	}
+}
+
+func (p *Producer) result(r *userRecord, err error) Result {
+	return Result{Tag: r.tag, PartitionKey: r.pk, ExplicitHashKey: r.ehk, Attempts: r.history, Err: err}
 }
 
 // misroute is an aggregate that landed on another shard than predicted; it
@@ -43,96 +83,102 @@ func (o *outcome) fail(r *userRecord, err error) {
 type misroute struct {
 	e      *entry
 	actual string // the shard it landed on
+	res    types.PutRecordsResultEntry
 }
 
 // verdict is what classify decided for a call's entries.
 type verdict struct {
 	retry     []*entry // in batch order
 	misrouted []misroute
-	failed    map[*shard]bool // shards with a failed entry
+	throttled map[*shard]bool
 }
 
-// complete settles a batch's entries: delivered, retried or failed. It
-// returns what left the buffer (the failed records to report without the
-// lock) and the aggregates that landed on an unexpected shard, which stay
-// buffered until resolveMisrouted.
-func (p *Producer) complete(batch []*entry, out *kinesis.PutRecordsOutput, callErr error) (outcome, []misroute) {
+// complete classifies a batch's entries, requeues the ones to retry and
+// frees the batch's shards, backing off the throttled ones. It returns what
+// left the buffer (to report, then settle) and the aggregates that landed
+// on an unexpected shard, which stay buffered until resolveMisrouted.
+func (p *Producer) complete(batch []*entry, out *kinesis.PutRecordsOutput, callErr error, c callInfo) (outcome, []misroute) {
 	now := time.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.inflight--
 	var o outcome
-	v := p.classify(&o, batch, out, callErr, now)
+	v := p.classify(&o, batch, out, callErr, c, now)
 	p.requeue(v.retry)
-	p.backOff(batch, v.failed, now)
-	p.settle(&o)
+	p.backOff(batch, v.throttled, now)
 	return o, v.misrouted
 }
 
 // classify sorts a call's entries, under p.mu: delivered ones and those
 // failed for good go to o, the rest to the verdict.
-func (p *Producer) classify(o *outcome, batch []*entry, out *kinesis.PutRecordsOutput, callErr error, now time.Time) verdict {
-	v := verdict{failed: map[*shard]bool{}}
+func (p *Producer) classify(o *outcome, batch []*entry, out *kinesis.PutRecordsOutput, callErr error, c callInfo, now time.Time) verdict {
+	v := verdict{throttled: map[*shard]bool{}}
+	track := p.cfg.OnResult != nil
 	for i, e := range batch {
-		for _, r := range e.recs {
-			r.attempts++
-		}
 		err := callErr
+		var res *types.PutRecordsResultEntry
 		if err == nil {
-			res := out.Records[i]
+			res = &out.Records[i]
 			if res.ErrorCode != nil {
 				err = &EntryError{Code: aws.ToString(res.ErrorCode), Message: aws.ToString(res.ErrorMessage)}
-			} else if actual := aws.ToString(res.ShardId); actual != e.shard.id {
-				v.misrouted = append(v.misrouted, misroute{e, actual})
+			}
+		}
+		for _, r := range e.recs {
+			r.attempts++
+			if track {
+				r.history = append(r.history, Attempt{Start: c.start, Duration: c.dur, ShardID: e.shard.id, Err: err})
+			}
+		}
+		if err == nil {
+			if actual := aws.ToString(res.ShardId); actual != e.shard.id {
+				v.misrouted = append(v.misrouted, misroute{e, actual, *res})
 				if e.agg {
 					continue // resolved after the shard map is re-read
 				}
 			}
-		}
-		if err == nil {
-			p.deliver(o, e)
+			p.deliver(o, e, res)
 			continue
 		}
-		v.failed[e.shard] = true
 		e.lastErr = err
+		slow := throttled(err)
+		if slow {
+			v.throttled[e.shard] = true
+		}
 		switch {
 		case p.aborted:
 			for _, r := range e.recs {
-				o.fail(r, fmt.Errorf("%w: %w", ErrClosed, err))
+				p.fail(o, r, fmt.Errorf("%w: %w", ErrClosed, err))
 			}
 		case permanent(err):
 			for _, r := range e.recs {
-				o.fail(r, err)
+				p.fail(o, r, err)
 			}
 		case !now.Before(e.recs[0].deadline):
 			for _, r := range e.recs {
-				o.fail(r, fmt.Errorf("%w after %d attempts: %w", ErrExpired, r.attempts, err))
+				p.fail(o, r, fmt.Errorf("%w after %d attempts: %w", ErrExpired, r.attempts, err))
 			}
 		default:
+			e.attempts++
+			e.notBefore = now // a throttled shard's own backoff holds it
+			if !slow {
+				e.notBefore = now.Add(p.retryPolicy().Delay(e.attempts))
+			}
 			v.retry = append(v.retry, e)
 		}
 	}
 	return v
 }
 
-// requeue puts entries to retry back in front of their shard's queue, in
-// order, under p.mu; those of a shard that is gone are routed anew.
+// requeue gives entries to retry back to their shard, to send when their
+// backoff ends, under p.mu; those of a shard that is gone are routed anew.
 func (p *Producer) requeue(retry []*entry) {
-	byShard := map[*shard][]*entry{}
-	var order []*shard
 	for _, e := range retry {
 		p.stats.retries.Add(int64(len(e.recs)))
 		if e.shard.stale {
 			p.reroute(e.recs)
 			continue
 		}
-		if byShard[e.shard] == nil {
-			order = append(order, e.shard)
-		}
-		byShard[e.shard] = append(byShard[e.shard], e)
-	}
-	for _, s := range order {
-		s.pushFront(byShard[s])
+		e.shard.delayed = append(e.shard.delayed, e)
 	}
 }
 
@@ -143,19 +189,17 @@ func (p *Producer) reroute(recs []*userRecord) {
 	}
 }
 
-// backOff frees the batch's shards for the next call, under p.mu: a shard
-// with a failed entry waits, exponentially longer per consecutive failed
+// backOff frees the batch's shards for the next call, under p.mu: a
+// throttled shard waits, exponentially longer per consecutive throttled
 // call; the others may send again at once.
-func (p *Producer) backOff(batch []*entry, failed map[*shard]bool, now time.Time) {
-	seen := map[*shard]bool{}
+func (p *Producer) backOff(batch []*entry, throttled map[*shard]bool, now time.Time) {
 	for _, e := range batch {
 		s := e.shard
-		if seen[s] {
-			continue
+		if !s.inflight {
+			continue // seen
 		}
-		seen[s] = true
 		s.inflight = false
-		if failed[s] {
+		if throttled[s] {
 			s.attempts++
 			s.retryAt = now.Add(p.retryPolicy().Delay(s.attempts))
 		} else {
@@ -171,35 +215,54 @@ func (p *Producer) retryPolicy() backoff.Policy {
 	return backoff.Policy{Initial: p.cfg.RetryBaseDelay, Max: p.cfg.RetryMaxDelay, Jitter: backoff.Equal}
 }
 
+// throttled reports whether err says the shard or the stream is over its
+// limits.
+func throttled(err error) bool {
+	var ee *EntryError
+	if errors.As(err, &ee) {
+		return ee.Code == "ProvisionedThroughputExceededException"
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "ProvisionedThroughputExceededException", "ThrottlingException", "LimitExceededException",
+			"KMSThrottlingException":
+			return true
+		}
+	}
+	return false
+}
+
 // resolveMisrouted settles the aggregates that landed on another shard than
 // predicted, after the shard map was re-read: one whose shard holds every
 // user record in it is delivered; the user records of the others are routed
 // anew and sent again (a KCL consumer of that shard would drop them), or fail
-// when their TTL is over. Failed records are added to o.failed.
+// when their TTL is over. What leaves the buffer is added to o.
 func (p *Producer) resolveMisrouted(ms []misroute, o *outcome) {
 	now := time.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var late outcome
 	for _, m := range ms {
 		if !m.e.agg {
 			continue // delivered: Kinesis routed the plain record itself
 		}
 		if p.covers(m.actual, m.e.recs) {
-			p.deliver(&late, m.e)
+			p.deliver(o, m.e, &m.res)
 			continue
 		}
 		p.stats.misrouted.Add(int64(len(m.e.recs)))
+		err := errMisrouted(m.actual, m.e.shard.id)
 		for _, r := range m.e.recs {
+			if n := len(r.history); n > 0 {
+				r.history[n-1].Err = err
+			}
 			if now.Before(r.deadline) {
 				p.route(r)
 			} else {
-				late.fail(r, fmt.Errorf("%w after %d attempts: %w", ErrExpired, r.attempts, errMisrouted(m.actual, m.e.shard.id)))
+				p.fail(o, r, fmt.Errorf("%w after %d attempts: %w", ErrExpired, r.attempts, err))
 			}
 		}
 	}
-	p.settle(&late)
-	o.failed = append(o.failed, late.failed...)
 }
 
 func errMisrouted(actual, predicted string) error {
@@ -221,11 +284,28 @@ func (p *Producer) covers(id string, recs []*userRecord) bool {
 	return true
 }
 
+// report hands failed records to OnFailure and results to OnResult, without
+// the lock.
+func (p *Producer) report(o *outcome) {
+	if p.cfg.OnFailure != nil {
+		for _, f := range o.failed {
+			p.cfg.OnFailure(f)
+		}
+	}
+	if p.cfg.OnResult != nil {
+		for i := range o.results {
+			p.cfg.OnResult(&o.results[i])
+		}
+	}
+}
+
 // settle accounts for the records in o that left the buffer, delivered or
-// failed: it frees their room, wakes Puts and Flushes waiting for progress,
-// and keeps the failed ones for Close when there is no OnFailure callback.
-// The caller holds p.mu.
+// failed, once they were reported: it frees their room, wakes Puts and
+// Flushes waiting for progress, counts the failures, and keeps the failed
+// records for Close when there is no OnFailure callback. It takes p.mu.
 func (p *Producer) settle(o *outcome) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if len(o.done) > 0 {
 		var bytes int64
 		for _, r := range o.done {

@@ -88,24 +88,32 @@ func New(ctx context.Context, client Client, cfg Config) (*Producer, error) {
 // means the record is accepted: it will be delivered or reported failed.
 // An invalid record is refused with an error matching ErrInvalidRecord.
 func (p *Producer) Put(ctx context.Context, partitionKey string, data []byte) error {
-	return p.put(ctx, partitionKey, "", data)
+	return p.put(ctx, &Record{PartitionKey: partitionKey, Data: data})
 }
 
 // PutWithHashKey is Put with an explicit hash key (a decimal integer in
 // [0, 2^128-1]) that decides the shard instead of the partition key.
 func (p *Producer) PutWithHashKey(ctx context.Context, partitionKey, explicitHashKey string, data []byte) error {
-	return p.put(ctx, partitionKey, explicitHashKey, data)
+	return p.put(ctx, &Record{PartitionKey: partitionKey, ExplicitHashKey: explicitHashKey, Data: data})
 }
 
-func (p *Producer) put(ctx context.Context, pk, ehk string, data []byte) error {
-	h, err := validate(pk, ehk, data)
+// PutRecord is Put for a Record: its Tag comes back in the record's Result
+// (Config.OnResult) and, if it fails, its FailedRecord, so the caller
+// learns what became of this very record.
+func (p *Producer) PutRecord(ctx context.Context, r Record) error {
+	return p.put(ctx, &r)
+}
+
+func (p *Producer) put(ctx context.Context, rec *Record) error {
+	pk := rec.PartitionKey
+	h, err := validate(pk, rec.ExplicitHashKey, rec.Data)
 	if err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("producer: put partition key %q: %w", pk, err)
 	}
-	r := &userRecord{pk: pk, ehk: ehk, data: append([]byte(nil), data...), hash: h}
+	r := &userRecord{pk: pk, ehk: rec.ExplicitHashKey, data: append([]byte(nil), rec.Data...), hash: h, tag: rec.Tag}
 	if err := p.buf.acquire(ctx, r.size(), p.closedCh); err != nil {
 		return fmt.Errorf("producer: put partition key %q: %w", pk, err)
 	}
@@ -130,7 +138,8 @@ func (p *Producer) put(ctx context.Context, pk, ehk string, data []byte) error {
 }
 
 // Flush sends every record Put before it was called and waits until each is
-// delivered or reported failed, or ctx ends (ctx.Err is returned; the
+// delivered or reported failed (OnFailure and OnResult have returned for
+// it), or ctx ends (ctx.Err is returned; the
 // records stay buffered). It returns nil even if records failed: those go to
 // OnFailure or Close.
 func (p *Producer) Flush(ctx context.Context) error {
@@ -203,18 +212,18 @@ func (p *Producer) abort(cause error) {
 	var o outcome
 	for _, s := range p.order {
 		p.closeAggregate(s)
-		for _, e := range s.takeReady() {
+		for _, e := range s.takeAll() {
 			err := fmt.Errorf("%w before delivery: %w", ErrClosed, cause)
 			if e.lastErr != nil {
 				err = fmt.Errorf("%w before delivery: %w (last attempt: %w)", ErrClosed, cause, e.lastErr)
 			}
 			for _, r := range e.recs {
-				o.fail(r, err)
+				p.fail(&o, r, err)
 			}
 		}
 	}
-	p.settle(&o)
 	p.mu.Unlock()
 	p.abortSend()
-	p.report(o.failed)
+	p.report(&o)
+	p.settle(&o)
 }

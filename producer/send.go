@@ -60,32 +60,49 @@ func (p *Producer) dispatch(now time.Time) time.Time {
 	}
 	var next time.Time
 	for _, s := range p.order {
-		if s.inflight || s.empty() {
+		if s.inflight {
 			continue
 		}
-		t := s.oldest().Add(p.cfg.Linger)
-		if force {
-			t = now
-		}
-		if s.retryAt.After(t) {
-			t = s.retryAt
-		}
-		if next.IsZero() || t.Before(next) {
+		if t := p.dueAt(s, now, force); !t.IsZero() && (next.IsZero() || t.Before(next)) {
 			next = t
 		}
 	}
 	return next
 }
 
+// dueAt returns when s next has something to send, zero when nothing:
+// records never sent are due Linger after the oldest was Put (at once with
+// force), a failed entry at its notBefore, and nothing before the shard's
+// throttling backoff ends. Under p.mu.
+func (p *Producer) dueAt(s *shard, now time.Time, force bool) time.Time {
+	var t time.Time
+	if s.lingering() {
+		t = s.oldest().Add(p.cfg.Linger)
+		if force {
+			t = now
+		}
+	}
+	for _, e := range s.delayed {
+		if t.IsZero() || e.notBefore.Before(t) {
+			t = e.notBefore
+		}
+	}
+	if !t.IsZero() && s.retryAt.After(t) {
+		t = s.retryAt
+	}
+	return t
+}
+
 // buildBatch takes the entries of one PutRecords call, under p.mu.
-// With force, every shard's records are due.
+// With force, every shard's records are due. A batch is sent when some
+// shard is due, or when the ready entries fill a call.
 func (p *Producer) buildBatch(now time.Time, force bool) []*entry {
 	due, readyN, readyB := false, 0, 0
 	for _, s := range p.order {
 		if s.inflight || s.empty() || s.retryAt.After(now) {
 			continue
 		}
-		if force || !s.oldest().Add(p.cfg.Linger).After(now) {
+		if t := p.dueAt(s, now, force); !t.After(now) {
 			due = true
 			break
 		}
@@ -97,27 +114,34 @@ func (p *Producer) buildBatch(now time.Time, force bool) []*entry {
 	}
 	var batch []*entry
 	bytes := 0
+	fit := func(e *entry) bool {
+		if len(batch) >= p.cfg.BatchMaxRecords || (len(batch) > 0 && bytes+e.size() > p.cfg.BatchMaxBytes) {
+			return false
+		}
+		batch = append(batch, e)
+		bytes += e.size()
+		return true
+	}
 	n := len(p.order)
 	for k := 0; k < n && len(batch) < p.cfg.BatchMaxRecords; k++ {
 		s := p.order[(p.rr+k)%n]
 		if s.inflight || s.empty() || s.retryAt.After(now) {
 			continue
 		}
-		if force || !s.oldest().Add(p.cfg.Linger).After(now) {
+		before := len(batch)
+		s.takeDelayed(now, fit) // retries first: they are the oldest
+		if s.lingering() && (force || !s.oldest().Add(p.cfg.Linger).After(now)) {
 			p.closeAggregate(s)
 		}
-		took, tookB := 0, 0
-		for took < len(s.ready) && len(batch)+took < p.cfg.BatchMaxRecords &&
-			(len(batch)+took == 0 || bytes+tookB+s.ready[took].size() <= p.cfg.BatchMaxBytes) {
-			tookB += s.ready[took].size()
+		took := 0
+		for took < len(s.ready) && fit(s.ready[took]) {
 			took++
 		}
-		if took > 0 {
-			for _, e := range s.take(took) {
-				e.shard = s
-				batch = append(batch, e)
-			}
-			bytes += tookB
+		s.take(took)
+		for _, e := range batch[before:] {
+			e.shard = s
+		}
+		if len(batch) > before {
 			s.inflight = true
 		}
 	}
@@ -145,7 +169,7 @@ func (p *Producer) send(batch []*entry) {
 	}
 	ctx, cancel := context.WithTimeout(p.sendCtx, p.cfg.RequestTimeout)
 	start := time.Now()
-	out, err := p.client.PutRecords(ctx, in)
+	out, err := p.client.PutRecords(ctx, in, ownRetries)
 	info.Duration = time.Since(start)
 	cancel()
 	p.stats.requests.Add(1)
@@ -163,7 +187,7 @@ func (p *Producer) send(batch []*entry) {
 			}
 		}
 	}
-	o, misrouted := p.complete(batch, out, err)
+	o, misrouted := p.complete(batch, out, err, callInfo{start, info.Duration})
 	if len(misrouted) > 0 {
 		// The shards are free again: the refresh holds none of them.
 		p.refreshShards()
@@ -172,9 +196,15 @@ func (p *Producer) send(batch []*entry) {
 	if p.cfg.OnBatch != nil {
 		p.cfg.OnBatch(info)
 	}
-	p.report(o.failed)
+	p.report(&o)
+	p.settle(&o) // only now: Flush returns after the reports
 	p.poke()
 }
+
+// ownRetries turns the SDK's retryer off for one PutRecords call: the
+// producer retries failed calls and entries itself (with its backoff, its
+// TTL and per-entry granularity), and every request is an attempt it counts.
+func ownRetries(o *kinesis.Options) { o.Retryer = aws.NopRetryer{} }
 
 // permanent reports whether err will not go away by retrying.
 func permanent(err error) bool {
@@ -188,14 +218,4 @@ func permanent(err error) bool {
 		}
 	}
 	return false
-}
-
-// report hands failed records to OnFailure.
-func (p *Producer) report(failed []*FailedRecord) {
-	if p.cfg.OnFailure == nil {
-		return
-	}
-	for _, f := range failed {
-		p.cfg.OnFailure(f)
-	}
 }

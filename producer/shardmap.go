@@ -159,7 +159,7 @@ func (p *Producer) installMap(m *shardMap) {
 		s.stale = true
 		s.agg.Flush()
 		var recs []*userRecord
-		for _, e := range s.takeReady() {
+		for _, e := range s.takeAll() {
 			recs = append(recs, e.recs...)
 		}
 		recs = append(recs, s.pending...)
