@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -32,6 +33,8 @@ type fakeKinesis struct {
 	lostAck func(call int) error
 	// block, when set, makes PutRecords wait until it is closed or ctx ends.
 	block chan struct{}
+	// latency, when set, is how long every PutRecords call takes.
+	latency time.Duration
 }
 
 type fakeShard struct {
@@ -93,6 +96,15 @@ func (f *fakeKinesis) PutRecords(ctx context.Context, in *kinesis.PutRecordsInpu
 	f.calls++
 	block := f.block
 	f.mu.Unlock()
+	if f.latency > 0 {
+		t := time.NewTimer(f.latency)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		}
+	}
 	if block != nil {
 		select {
 		case <-block:
