@@ -281,7 +281,7 @@ func (a *Aggregator) complete() *AggregatedRecord {
 		out = protowire.AppendString(out, k)
 	}
 	out = append(out, a.records...)
-	sum := md5.Sum(out[len(Magic):])
+	sum := md5Sum(out[len(Magic):])
 	out = append(out, sum[:]...)
 
 	rec := &AggregatedRecord{

@@ -35,9 +35,27 @@ import (
 
 // outcome gathers the records that left the buffer, for report and settle.
 type outcome struct {
-	done    []*userRecord   // delivered or failed
-	failed  []*FailedRecord // the failed ones, to report
-	results []Result        // every one, when Config.OnResult is set
+	n, bytes int64          // records delivered or failed, and their size
+	gens     []genCount     // how many of them by flush generation, in runs
+	failed   []*FailedRecord // the failed ones, to report
+	results  []Result        // every one, when Config.OnResult is set
+}
+
+// genCount is a run of records of one flush generation.
+type genCount struct {
+	gen uint64
+	n   int
+}
+
+// leave counts r as leaving the buffer.
+func (o *outcome) leave(r *userRecord) {
+	o.n++
+	o.bytes += r.size()
+	if k := len(o.gens); k > 0 && o.gens[k-1].gen == r.gen {
+		o.gens[k-1].n++
+	} else {
+		o.gens = append(o.gens, genCount{r.gen, 1})
+	}
 }
 
 // callInfo is when a PutRecords call ran, for Attempt.
@@ -50,9 +68,9 @@ type callInfo struct {
 func (p *Producer) deliver(o *outcome, e *entry, res *types.PutRecordsResultEntry) {
 	p.stats.entriesDelivered.Add(1)
 	p.stats.recordsDelivered.Add(int64(len(e.recs)))
+	bytes := o.bytes
 	for i, r := range e.recs {
-		p.stats.bytesDelivered.Add(r.size())
-		o.done = append(o.done, r)
+		o.leave(r)
 		if p.cfg.OnResult != nil {
 			rs := p.result(r, nil)
 			rs.ShardID, rs.SequenceNumber = aws.ToString(res.ShardId), aws.ToString(res.SequenceNumber)
@@ -62,11 +80,12 @@ func (p *Producer) deliver(o *outcome, e *entry, res *types.PutRecordsResultEntr
 			o.results = append(o.results, rs)
 		}
 	}
+	p.stats.bytesDelivered.Add(o.bytes - bytes)
 }
 
 // fail counts r as failed for good with err.
 func (p *Producer) fail(o *outcome, r *userRecord, err error) {
-	o.done = append(o.done, r)
+	o.leave(r)
 	o.failed = append(o.failed, &FailedRecord{PartitionKey: r.pk, ExplicitHashKey: r.ehk, Data: r.data,
 		Attempts: r.attempts, Err: err, Tag: r.tag})
 	if p.cfg.OnResult != nil {
@@ -306,16 +325,14 @@ func (p *Producer) report(o *outcome) {
 func (p *Producer) settle(o *outcome) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(o.done) > 0 {
-		var bytes int64
-		for _, r := range o.done {
-			bytes += r.size()
-			if p.outstanding[r.gen]--; p.outstanding[r.gen] == 0 {
-				delete(p.outstanding, r.gen)
+	if o.n > 0 {
+		for _, g := range o.gens {
+			if p.outstanding[g.gen] -= g.n; p.outstanding[g.gen] == 0 {
+				delete(p.outstanding, g.gen)
 			}
 		}
 		p.pressure.Store(false) // a Put still waiting sets it again
-		p.buf.release(int64(len(o.done)), bytes)
+		p.buf.release(o.n, o.bytes)
 		close(p.progress)
 		p.progress = make(chan struct{})
 	}

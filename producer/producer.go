@@ -41,6 +41,7 @@ type Producer struct {
 	outstanding map[uint64]int  // undelivered records by generation
 	progress    chan struct{}   // closed and replaced when records finish
 	failed      []*FailedRecord // when OnFailure is nil
+	keys        keyCache
 
 	stats stats
 }
@@ -124,6 +125,9 @@ func (p *Producer) put(ctx context.Context, rec *Record) error {
 		p.mu.Unlock()
 		p.buf.release(1, r.size())
 		return fmt.Errorf("producer: put partition key %q: %w", pk, ErrClosed)
+	}
+	if r.ehk == "" {
+		r.hash = p.keys.hash(pk)
 	}
 	r.gen = p.gen
 	p.outstanding[r.gen]++

@@ -31,7 +31,47 @@ func parseU128(s string) (u128, bool) {
 	return u128{hi, lo}, ok
 }
 
-// validate checks a record as PutRecords would, and returns its hash key.
+// keyCache caches the hash keys of recent partition keys, as most workloads
+// repeat a bounded set of them: a map lookup costs less than an MD5. It is
+// emptied when it holds keyCacheSize keys, and when a filling had fewer hits
+// than keys (keys that hardly repeat), it rests for keyCacheRest lookups.
+type keyCache struct {
+	m          map[string]u128
+	hits, rest int
+}
+
+const (
+	keyCacheSize = 1 << 14
+	keyCacheRest = 16 * keyCacheSize
+)
+
+// hash returns the hash key of partition key pk.
+func (c *keyCache) hash(pk string) u128 {
+	if c.rest > 0 {
+		c.rest--
+		return hashOf(pk)
+	}
+	if h, ok := c.m[pk]; ok {
+		c.hits++
+		return h
+	}
+	h := hashOf(pk)
+	if c.m == nil {
+		c.m = make(map[string]u128)
+	}
+	if len(c.m) >= keyCacheSize {
+		if c.hits < len(c.m) {
+			c.rest = keyCacheRest
+		}
+		clear(c.m)
+		c.hits = 0
+	}
+	c.m[pk] = h
+	return h
+}
+
+// validate checks a record as PutRecords would, and returns its hash key
+// when it has an explicit one (the partition key's is computed by route).
 func validate(pk, ehk string, data []byte) (u128, error) {
 	if err := kinesislimits.CheckPartitionKey(pk); err != nil {
 		return u128{}, fmt.Errorf("%w: partition key %q: %w", ErrInvalidRecord, pk, err)
@@ -40,7 +80,7 @@ func validate(pk, ehk string, data []byte) (u128, error) {
 		return u128{}, fmt.Errorf("%w: partition key %q: %w", ErrInvalidRecord, pk, err)
 	}
 	if ehk == "" {
-		return hashOf(pk), nil
+		return u128{}, nil
 	}
 	h, ok := parseU128(ehk)
 	if !ok {
