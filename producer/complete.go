@@ -35,8 +35,8 @@ import (
 
 // outcome gathers the records that left the buffer, for report and settle.
 type outcome struct {
-	n, bytes int64          // records delivered or failed, and their size
-	gens     []genCount     // how many of them by flush generation, in runs
+	n, bytes int64           // records delivered or failed, and their size
+	gens     []genCount      // how many of them by flush generation, in runs
 	failed   []*FailedRecord // the failed ones, to report
 	results  []Result        // every one, when Config.OnResult is set
 }
