@@ -42,6 +42,7 @@ type Producer struct {
 	progress    chan struct{}   // closed and replaced when records finish
 	failed      []*FailedRecord // when OnFailure is nil
 	keys        keyCache
+	slab        slab
 
 	stats stats
 }
@@ -114,17 +115,26 @@ func (p *Producer) put(ctx context.Context, rec *Record) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("producer: put partition key %q: %w", pk, err)
 	}
-	r := &userRecord{pk: pk, ehk: rec.ExplicitHashKey, data: append([]byte(nil), rec.Data...), hash: h, tag: rec.Tag}
-	if err := p.buf.acquire(ctx, r.size(), p.closedCh); err != nil {
+	size := int64(len(pk) + len(rec.Data))
+	var data []byte
+	if len(rec.Data) > slabDataMax {
+		data = append([]byte(nil), rec.Data...) // copied outside the lock
+	}
+	if err := p.buf.acquire(ctx, size, p.closedCh); err != nil {
 		return fmt.Errorf("producer: put partition key %q: %w", pk, err)
 	}
 	now := time.Now()
-	r.added, r.deadline = now, now.Add(p.cfg.RecordTTL)
 	p.mu.Lock()
 	if p.closing {
 		p.mu.Unlock()
-		p.buf.release(1, r.size())
+		p.buf.release(1, size)
 		return fmt.Errorf("producer: put partition key %q: %w", pk, ErrClosed)
+	}
+	r := p.slab.record()
+	*r = userRecord{pk: pk, ehk: rec.ExplicitHashKey, data: data, hash: h, tag: rec.Tag,
+		added: now, deadline: now.Add(p.cfg.RecordTTL)}
+	if data == nil {
+		r.data = p.slab.copy(rec.Data)
 	}
 	if r.ehk == "" {
 		r.hash = p.keys.hash(pk)

@@ -28,6 +28,7 @@ type entry struct {
 	pk, ehk string
 	data    []byte
 	recs    []*userRecord
+	one     [1]*userRecord // recs of a plain entry, without an allocation
 	agg     bool
 	shard   *shard // the shard it was sent for
 	lastErr error
@@ -152,7 +153,7 @@ func (p *Producer) route(r *userRecord) bool {
 		default:
 			if done != nil {
 				s.push(aggEntry(done, s.pending))
-				s.pending = nil
+				s.pending = make([]*userRecord, 0, len(s.pending)) // the next one is likely as long
 			}
 			s.pending = append(s.pending, r)
 		}
@@ -170,7 +171,10 @@ func (p *Producer) closeAggregate(s *shard) {
 }
 
 func plainEntry(r *userRecord) *entry {
-	return &entry{pk: r.pk, ehk: r.ehk, data: r.data, recs: []*userRecord{r}}
+	e := &entry{pk: r.pk, ehk: r.ehk, data: r.data}
+	e.one[0] = r
+	e.recs = e.one[:]
+	return e
 }
 
 // aggEntry makes an entry of an aggregate of recs; a single record is sent

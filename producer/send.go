@@ -169,7 +169,7 @@ func (p *Producer) send(batch []*entry) {
 	}
 	ctx, cancel := context.WithTimeout(p.sendCtx, p.cfg.RequestTimeout)
 	start := time.Now()
-	out, err := p.client.PutRecords(ctx, in, ownRetries)
+	out, err := p.client.PutRecords(ctx, in, putRecordsOptions)
 	info.Duration = time.Since(start)
 	cancel()
 	p.stats.requests.Add(1)
@@ -201,10 +201,7 @@ func (p *Producer) send(batch []*entry) {
 	p.poke()
 }
 
-// ownRetries turns the SDK's retryer off for one PutRecords call: the
-// producer retries failed calls and entries itself (with its backoff, its
-// TTL and per-entry granularity), and every request is an attempt it counts.
-func ownRetries(o *kinesis.Options) { o.Retryer = aws.NopRetryer{} }
+
 
 // permanent reports whether err will not go away by retrying.
 func permanent(err error) bool {
