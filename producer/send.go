@@ -201,8 +201,6 @@ func (p *Producer) send(batch []*entry) {
 	p.poke()
 }
 
-
-
 // permanent reports whether err will not go away by retrying.
 func permanent(err error) bool {
 	var ae smithy.APIError
