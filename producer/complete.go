@@ -72,7 +72,7 @@ func (p *Producer) deliver(o *outcome, e *entry, res *types.PutRecordsResultEntr
 	for i, r := range e.recs {
 		o.leave(r)
 		if p.cfg.OnResult != nil {
-			rs := p.result(r, nil)
+			rs := p.result(e, r, nil)
 			rs.ShardID, rs.SequenceNumber = aws.ToString(res.ShardId), aws.ToString(res.SequenceNumber)
 			if e.agg {
 				rs.Aggregated, rs.SubSequenceNumber = true, int64(i)
@@ -83,18 +83,39 @@ func (p *Producer) deliver(o *outcome, e *entry, res *types.PutRecordsResultEntr
 	p.stats.bytesDelivered.Add(o.bytes - bytes)
 }
 
-// fail counts r as failed for good with err.
-func (p *Producer) fail(o *outcome, r *userRecord, err error) {
+// fail counts r, of entry e, as failed for good with err.
+func (p *Producer) fail(o *outcome, e *entry, r *userRecord, err error) {
 	o.leave(r)
 	o.failed = append(o.failed, &FailedRecord{PartitionKey: r.pk, ExplicitHashKey: r.ehk, Data: r.data,
 		Attempts: r.attempts, Err: err, Tag: r.tag})
 	if p.cfg.OnResult != nil {
-		o.results = append(o.results, p.result(r, err))
+		o.results = append(o.results, p.result(e, r, err))
 	}
 }
 
-func (p *Producer) result(r *userRecord, err error) Result {
-	return Result{Tag: r.tag, PartitionKey: r.pk, ExplicitHashKey: r.ehk, Attempts: r.history, Err: err}
+func (p *Producer) result(e *entry, r *userRecord, err error) Result {
+	return Result{Tag: r.tag, PartitionKey: r.pk, ExplicitHashKey: r.ehk, Attempts: attemptsOf(e, r), Err: err}
+}
+
+// attemptsOf returns r's attempts: those it made in earlier entries, then
+// e's. The records of an entry share e's (capacity-capped) slice.
+func attemptsOf(e *entry, r *userRecord) []Attempt {
+	if len(r.history) == 0 {
+		return e.history[:len(e.history):len(e.history)]
+	}
+	return append(r.history[:len(r.history):len(r.history)], e.history...)
+}
+
+// disband hands e's attempts to its records before they leave it to be
+// routed anew.
+func disband(e *entry) {
+	if len(e.history) == 0 {
+		return
+	}
+	for _, r := range e.recs {
+		r.history = attemptsOf(e, r)
+	}
+	e.history = nil
 }
 
 // misroute is an aggregate that landed on another shard than predicted; it
@@ -144,9 +165,9 @@ func (p *Producer) classify(o *outcome, batch []*entry, out *kinesis.PutRecordsO
 		}
 		for _, r := range e.recs {
 			r.attempts++
-			if track {
-				r.history = append(r.history, Attempt{Start: c.start, Duration: c.dur, ShardID: e.shard.id, Err: err})
-			}
+		}
+		if track {
+			e.history = append(e.history, Attempt{Start: c.start, Duration: c.dur, ShardID: e.shard.id, Err: err})
 		}
 		if err == nil {
 			if actual := aws.ToString(res.ShardId); actual != e.shard.id {
@@ -166,15 +187,15 @@ func (p *Producer) classify(o *outcome, batch []*entry, out *kinesis.PutRecordsO
 		switch {
 		case p.aborted:
 			for _, r := range e.recs {
-				p.fail(o, r, fmt.Errorf("%w: %w", ErrClosed, err))
+				p.fail(o, e, r, fmt.Errorf("%w: %w", ErrClosed, err))
 			}
 		case permanent(err):
 			for _, r := range e.recs {
-				p.fail(o, r, err)
+				p.fail(o, e, r, err)
 			}
 		case !now.Before(e.recs[0].deadline):
 			for _, r := range e.recs {
-				p.fail(o, r, fmt.Errorf("%w after %d attempts: %w", ErrExpired, r.attempts, err))
+				p.fail(o, e, r, fmt.Errorf("%w after %d attempts: %w", ErrExpired, r.attempts, err))
 			}
 		default:
 			e.attempts++
@@ -194,6 +215,7 @@ func (p *Producer) requeue(retry []*entry) {
 	for _, e := range retry {
 		p.stats.retries.Add(int64(len(e.recs)))
 		if e.shard.stale {
+			disband(e)
 			p.reroute(e.recs)
 			continue
 		}
@@ -271,14 +293,18 @@ func (p *Producer) resolveMisrouted(ms []misroute, o *outcome) {
 		}
 		p.stats.misrouted.Add(int64(len(m.e.recs)))
 		err := errMisrouted(m.actual, m.e.shard.id)
+		if n := len(m.e.history); n > 0 {
+			m.e.history[n-1].Err = err
+		}
 		for _, r := range m.e.recs {
-			if n := len(r.history); n > 0 {
-				r.history[n-1].Err = err
+			if !now.Before(r.deadline) {
+				p.fail(o, m.e, r, fmt.Errorf("%w after %d attempts: %w", ErrExpired, r.attempts, err))
 			}
+		}
+		disband(m.e)
+		for _, r := range m.e.recs {
 			if now.Before(r.deadline) {
 				p.route(r)
-			} else {
-				p.fail(o, r, fmt.Errorf("%w after %d attempts: %w", ErrExpired, r.attempts, err))
 			}
 		}
 	}

@@ -232,7 +232,7 @@ func (p *Producer) abort(cause error) {
 				err = fmt.Errorf("%w before delivery: %w (last attempt: %w)", ErrClosed, cause, e.lastErr)
 			}
 			for _, r := range e.recs {
-				p.fail(&o, r, err)
+				p.fail(&o, e, r, err)
 			}
 		}
 	}

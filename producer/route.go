@@ -18,7 +18,7 @@ type userRecord struct {
 	gen      uint64
 	attempts int
 	tag      any       // the caller's, for Result and FailedRecord
-	history  []Attempt // only when Config.OnResult is set
+	history  []Attempt // in entries it left, only when Config.OnResult is set
 }
 
 func (r *userRecord) size() int64 { return int64(len(r.data) + len(r.pk)) }
@@ -36,6 +36,7 @@ type entry struct {
 	// may be sent again (its own backoff, see shard.delayed).
 	attempts  int
 	notBefore time.Time
+	history   []Attempt // only when Config.OnResult is set
 }
 
 func (e *entry) size() int { return len(e.data) + len(e.pk) }

@@ -200,6 +200,7 @@ func (p *Producer) installMap(m *shardMap) {
 		s.agg.Flush()
 		var recs []*userRecord
 		for _, e := range s.takeAll() {
+			disband(e)
 			recs = append(recs, e.recs...)
 		}
 		recs = append(recs, s.pending...)
