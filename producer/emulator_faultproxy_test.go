@@ -284,47 +284,27 @@ func (cp *chaosProxy) forwardTo(w http.ResponseWriter, r *http.Request, body []b
 // shard's hash-key range is dropped whole, as the KCL does.
 func readKCLView(t *testing.T, c *kinesis.Client, stream string) []deagg.UserRecord {
 	t.Helper()
-	ctx := context.Background()
-	shards, err := c.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String(stream)})
-	if err != nil {
-		t.Fatalf("ListShards: %v", err)
-	}
 	var all []deagg.UserRecord
-	for _, s := range shards.Shards {
+	readShards(t, c, stream, func(s types.Shard, recs []deagg.Record) {
 		lo, _ := new(big.Int).SetString(aws.ToString(s.HashKeyRange.StartingHashKey), 10)
 		hi, _ := new(big.Int).SetString(aws.ToString(s.HashKeyRange.EndingHashKey), 10)
-		it, err := c.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String(stream),
-			ShardId: s.ShardId, ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
-		if err != nil {
-			t.Fatalf("GetShardIterator: %v", err)
-		}
-		for iter := it.ShardIterator; iter != nil; {
-			out, err := c.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(10000)})
+		for _, r := range recs {
+			urs, err := deagg.AppendRecord(nil, r)
 			if err != nil {
-				t.Fatalf("GetRecords: %v", err)
+				t.Fatalf("deaggregate: %v", err)
 			}
-			for _, r := range out.Records {
-				urs, err := deagg.AppendRecord(nil, deagg.Record{Data: r.Data, PartitionKey: aws.ToString(r.PartitionKey)})
-				if err != nil {
-					t.Fatalf("deaggregate: %v", err)
-				}
-				ok := true
-				for _, u := range urs {
-					h := hashKey(u.PartitionKey, u.ExplicitHashKey)
-					if u.Aggregated && (h.Cmp(lo) < 0 || h.Cmp(hi) > 0) {
-						ok = false
-					}
-				}
-				if ok {
-					all = append(all, urs...)
+			ok := true
+			for _, u := range urs {
+				h := hashKey(u.PartitionKey, u.ExplicitHashKey)
+				if u.Aggregated && (h.Cmp(lo) < 0 || h.Cmp(hi) > 0) {
+					ok = false
 				}
 			}
-			if len(out.Records) == 0 {
-				break
+			if ok {
+				all = append(all, urs...)
 			}
-			iter = out.NextShardIterator
 		}
-	}
+	})
 	return all
 }
 
@@ -344,18 +324,7 @@ func TestEmulatorFaults(t *testing.T) {
 			checkGoroutines(t)
 			direct := kinesisClient(base)
 			stream := createStream(t, direct, 3)
-			shards, err := direct.ListShards(context.Background(), &kinesis.ListShardsInput{StreamName: aws.String(stream)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			s0 := shards.Shards[0]
-			lo, _ := new(big.Int).SetString(aws.ToString(s0.HashKeyRange.StartingHashKey), 10)
-			hi, _ := new(big.Int).SetString(aws.ToString(s0.HashKeyRange.EndingHashKey), 10)
-			mid := new(big.Int).Rsh(new(big.Int).Add(lo, hi), 1)
-			if _, err := direct.SplitShard(context.Background(), &kinesis.SplitShardInput{StreamName: aws.String(stream),
-				ShardToSplit: s0.ShardId, NewStartingHashKey: aws.String(mid.String())}); err != nil {
-				t.Fatal(err)
-			}
+			splitFirstShard(t, direct, stream)
 			const timeout = 2 * time.Second
 			cp := newChaosProxy(t, base, map[bool]uint64{true: 1, false: 2}[agg], timeout+300*time.Millisecond)
 			cp.failListShards.Store(2) // the SDK's retryer (3 attempts) gets through
