@@ -35,6 +35,10 @@ type fakeKinesis struct {
 	block chan struct{}
 	// latency, when set, is how long every PutRecords call takes.
 	latency time.Duration
+	// listBlock, when set, makes ListShards wait until it is closed;
+	// listCalls counts ListShards calls.
+	listBlock chan struct{}
+	listCalls int
 }
 
 type fakeShard struct {
@@ -151,7 +155,18 @@ func (f *fakeKinesis) PutRecords(ctx context.Context, in *kinesis.PutRecordsInpu
 }
 
 // ListShards returns two shards a page, as a real stream pages its shards.
-func (f *fakeKinesis) ListShards(_ context.Context, in *kinesis.ListShardsInput, _ ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error) {
+func (f *fakeKinesis) ListShards(ctx context.Context, in *kinesis.ListShardsInput, _ ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error) {
+	f.mu.Lock()
+	f.listCalls++
+	block := f.listBlock
+	f.mu.Unlock()
+	if block != nil {
+		select {
+		case <-block:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	from := 0

@@ -125,3 +125,44 @@ func TestThrottlingSlowsShard(t *testing.T) {
 	defer cancel()
 	_ = p.Close(ctx)
 }
+
+// TestRefreshHoldsNoShard: a misroute makes the producer re-read the shard
+// map; while that ListShards hangs, the batch's shards send on and the
+// records already delivered are settled, so Flush returns (issue 14 item 6:
+// the refresh used to run with the batch's shards in flight, before any of
+// its records was settled).
+func TestRefreshHoldsNoShard(t *testing.T) {
+	checkGoroutines(t)
+	f := newFake(2)
+	p := newProducer(t, f, producer.Config{Linger: time.Millisecond, DisableAggregation: true,
+		ShardMapMinInterval: time.Millisecond})
+	f.split("shardId-000000000000") // the producer still predicts the parent: misroutes
+	block := make(chan struct{})
+	f.mu.Lock()
+	f.listBlock = block
+	f.mu.Unlock()
+	time.Sleep(5 * time.Millisecond) // past ShardMapMinInterval since New's ListShards
+	for round := range 3 {
+		for i := range 50 {
+			if err := p.Put(context.Background(), fmt.Sprint("k", i), []byte{byte(round)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := p.Flush(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("round %d: Flush while ListShards hangs: %v (stats %+v)", round, err, p.Stats())
+		}
+	}
+	f.mu.Lock()
+	calls := f.listCalls
+	f.mu.Unlock()
+	close(block)
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Stats(); calls < 2 || st.RecordsDelivered != 150 {
+		t.Errorf("%d ListShards calls (want a refresh), stats %+v", calls, st)
+	}
+}

@@ -188,17 +188,22 @@ func (p *Producer) send(batch []*entry) {
 		}
 	}
 	o, misrouted := p.complete(batch, out, err, callInfo{start, info.Duration})
-	if len(misrouted) > 0 {
-		// The shards are free again: the refresh holds none of them.
-		p.refreshShards()
-		p.resolveMisrouted(misrouted, &o)
-	}
 	if p.cfg.OnBatch != nil {
 		p.cfg.OnBatch(info)
 	}
 	p.report(&o)
 	p.settle(&o) // only now: Flush returns after the reports
 	p.poke()
+	if len(misrouted) > 0 {
+		// The shards are free and the rest settled: the refresh holds up
+		// only the aggregates that wait for the new map.
+		p.refreshShards()
+		var late outcome
+		p.resolveMisrouted(misrouted, &late)
+		p.report(&late)
+		p.settle(&late)
+		p.poke()
+	}
 }
 
 // permanent reports whether err will not go away by retrying.
