@@ -116,7 +116,10 @@ func compare(baseline string, runs int, shapes, counts, modes string, keys int) 
 	}
 	bins := []struct{ name, path string }{{"this", self}}
 	if baseline != "" {
-		path, err := buildBaseline(baseline)
+		path, dir, err := buildBaseline(baseline)
+		if dir != "" {
+			defer os.RemoveAll(dir)
+		}
 		if err != nil {
 			return err
 		}
@@ -234,29 +237,30 @@ func startEndpoint(self string) (*exec.Cmd, string, error) {
 
 // buildBaseline builds this command from the module at git revision rev,
 // with this command's source copied in (so the baseline runs the same
-// measurement on its own producer and deagg).
-func buildBaseline(rev string) (string, error) {
+// measurement on its own producer and deagg), in a temporary directory the
+// caller removes.
+func buildBaseline(rev string) (bin, dir string, err error) {
 	src, err := os.Getwd()
 	if err != nil {
-		return "", err
+		return "", dir, err
 	}
 	top, err := exec.Command("git", "-C", src, "rev-parse", "--show-toplevel").Output()
 	if err != nil {
-		return "", fmt.Errorf("git rev-parse (run from the repository): %w", err)
+		return "", dir, fmt.Errorf("git rev-parse (run from the repository): %w", err)
 	}
 	root := strings.TrimSpace(string(top))
-	dir, err := os.MkdirTemp("", "producerbench-base-")
+	dir, err = os.MkdirTemp("", "producerbench-base-")
 	if err != nil {
-		return "", err
+		return "", dir, err
 	}
 	archive := exec.Command("sh", "-c", `git -C "$1" archive "$2" | tar -x -C "$3"`, "sh", root, rev, dir)
 	archive.Stderr = os.Stderr
 	if err := archive.Run(); err != nil {
-		return "", fmt.Errorf("git archive %s: %w", rev, err)
+		return "", dir, fmt.Errorf("git archive %s: %w", rev, err)
 	}
 	cmdDir := filepath.Join(dir, "bench", "producerbench")
 	if err := os.MkdirAll(cmdDir, 0o755); err != nil {
-		return "", err
+		return "", dir, err
 	}
 	files, _ := filepath.Glob(filepath.Join(root, "bench", "producerbench", "*.go"))
 	for _, f := range files {
@@ -265,18 +269,18 @@ func buildBaseline(rev string) (string, error) {
 		}
 		b, err := os.ReadFile(f)
 		if err != nil {
-			return "", err
+			return "", dir, err
 		}
 		if err := os.WriteFile(filepath.Join(cmdDir, filepath.Base(f)), b, 0o644); err != nil {
-			return "", err
+			return "", dir, err
 		}
 	}
-	bin := filepath.Join(dir, "producerbench-"+rev)
+	bin = filepath.Join(dir, "producerbench-"+rev)
 	build := exec.Command("go", "build", "-o", bin, "./bench/producerbench")
 	build.Dir = dir
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
-		return "", fmt.Errorf("build the baseline: %w", err)
+		return "", dir, fmt.Errorf("build the baseline: %w", err)
 	}
-	return bin, nil
+	return bin, dir, nil
 }
