@@ -168,8 +168,8 @@ func (a *Aggregator) maxSize() int {
 
 // validate checks a user record's keys as Kinesis and the KPL would.
 func validate(e Entry) error {
-	if err := kinesislimits.CheckPartitionKey(e.PartitionKey); err != nil {
-		return fmt.Errorf("deagg: aggregate: %w", err)
+	if !kinesislimits.PartitionKeyOK(e.PartitionKey) {
+		return fmt.Errorf("deagg: aggregate: %w", kinesislimits.CheckPartitionKey(e.PartitionKey))
 	}
 	if e.ExplicitHashKey != "" {
 		if err := kinesislimits.CheckHashKey(e.ExplicitHashKey); err != nil {

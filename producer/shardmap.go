@@ -73,8 +73,8 @@ func (c *keyCache) hash(pk string) u128 {
 // validate checks a record as PutRecords would, and returns its hash key
 // when it has an explicit one (the partition key's is computed by route).
 func validate(pk, ehk string, data []byte) (u128, error) {
-	if err := kinesislimits.CheckPartitionKey(pk); err != nil {
-		return u128{}, fmt.Errorf("%w: partition key %q: %w", ErrInvalidRecord, pk, err)
+	if !kinesislimits.PartitionKeyOK(pk) {
+		return u128{}, fmt.Errorf("%w: partition key %q: %w", ErrInvalidRecord, pk, kinesislimits.CheckPartitionKey(pk))
 	}
 	if err := kinesislimits.CheckRecordSize(pk, len(data)); err != nil {
 		return u128{}, fmt.Errorf("%w: partition key %q: %w", ErrInvalidRecord, pk, err)

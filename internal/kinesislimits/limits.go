@@ -48,6 +48,13 @@ var (
 	ErrRecordSize = errors.New("record too large")
 )
 
+// PartitionKeyOK reports whether pk is a partition key Kinesis accepts: the
+// test of CheckPartitionKey, small enough to inline on a hot path.
+func PartitionKeyOK(pk string) bool {
+	n := len(pk)
+	return n >= 1 && n <= MaxPartitionKeyLen && utf8.ValidString(pk)
+}
+
 // CheckPartitionKey returns nil when pk is a partition key Kinesis accepts,
 // else an error matching ErrPartitionKey that says what is wrong.
 func CheckPartitionKey(pk string) error {

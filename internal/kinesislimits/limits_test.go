@@ -40,6 +40,9 @@ func TestCheckPartitionKey(t *testing.T) {
 		"": false, strings.Repeat("é", 129): false, strings.Repeat("k", 257): false, "\xff": false,
 	} {
 		err := CheckPartitionKey(pk)
+		if PartitionKeyOK(pk) != ok {
+			t.Errorf("PartitionKeyOK(%.10q…) = %v", pk, !ok)
+		}
 		if (err == nil) != ok || (err != nil && !errors.Is(err, ErrPartitionKey)) {
 			t.Errorf("CheckPartitionKey(%.10q…) = %v, want ok %v", pk, err, ok)
 		}
