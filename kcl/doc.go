@@ -56,6 +56,16 @@
 // is shutting down gracefully: a Ctrl-C sent to the whole process group does
 // not kill the child mid-batch; Run keeps serving until the daemon closes
 // stdin, for at most the grace period of [WithShutdownGrace].
+// When Run returns it gives descriptor 1 and the signals back; the
+// goroutine reading stdin may stay behind (see Run).
+//
+// # Other runtimes
+//
+// [ActionRunner] is the step Run takes for every action, for runtimes that
+// drive a RecordProcessor in-process instead of as the daemon's child: it
+// calls the method with retries and panic recovery, hands it a Checkpointer
+// on the runtime's [CheckpointTransport] that is valid only during the
+// method, and at shard end checkpoints if the processor did not.
 //
 // # Logging
 //

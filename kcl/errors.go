@@ -3,6 +3,8 @@ package kcl
 import (
 	"errors"
 	"fmt"
+
+	"github.com/kclgo/kclgo/protocol"
 )
 
 // Errors a checkpoint can fail with. A failure reported by the daemon is a
@@ -38,11 +40,11 @@ var (
 
 // Java exception names the daemon reports, mapped to their sentinels.
 var exceptionSentinels = map[string]error{
-	"ThrottlingException":                 ErrThrottling,
-	"ShutdownException":                   ErrShutdown,
-	"InvalidStateException":               ErrInvalidState,
-	"KinesisClientLibDependencyException": ErrDependency,
-	"IllegalArgumentException":            ErrIllegalArgument,
+	protocol.ExceptionThrottling:      ErrThrottling,
+	protocol.ExceptionShutdown:        ErrShutdown,
+	protocol.ExceptionInvalidState:    ErrInvalidState,
+	protocol.ExceptionDependency:      ErrDependency,
+	protocol.ExceptionIllegalArgument: ErrIllegalArgument,
 }
 
 // CheckpointError is a checkpoint the daemon refused.

@@ -90,3 +90,71 @@ func ExamplePerRecord() {
 	// pk-1 rec-000001
 	// checkpoint: SHARD_END
 }
+
+// printStore is a CheckpointTransport that stores checkpoints by printing
+// them: a stand-in for another runtime's lease table.
+type printStore struct{}
+
+func (printStore) SendCheckpoint(_ context.Context, pos *kcl.Position) (string, error) {
+	if pos == nil {
+		fmt.Println("stored: after the last record delivered (at shard end: SHARD_END)")
+		return "", nil
+	}
+	fmt.Println("stored:", pos)
+	return "", nil
+}
+
+// A runtime other than Run (a native worker, say) drives a processor through
+// an ActionRunner: the same retries, panic recovery, Checkpointer lifecycle
+// and shard-end checkpoint as under the daemon, with its own transport.
+func ExampleActionRunner() {
+	p := &kcl.PerRecord{Handle: func(ctx context.Context, r kcl.Record) (bool, error) { return false, nil }}
+	r := kcl.NewActionRunner(p, kcl.WithLogLevel(zerolog.Disabled))
+	ctx := context.Background()
+	if err := r.Initialize(ctx, kcl.InitializeInput{ShardID: "shardId-000000000000", SequenceNumber: protocol.SentinelTrimHorizon}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	batch := kcl.ProcessRecordsInput{Records: []kcl.Record{
+		{Data: []byte("a"), SequenceNumber: "49590"},
+		{Data: []byte("b"), SequenceNumber: "49591"},
+	}}
+	if err := r.ProcessRecords(ctx, batch, printStore{}); err != nil {
+		fmt.Println("not acknowledged:", err)
+		return
+	}
+	if err := r.ShardEnded(ctx, printStore{}); err != nil {
+		fmt.Println("not acknowledged:", err)
+	}
+	// Output:
+	// stored: 49591/0
+	// stored: after the last record delivered (at shard end: SHARD_END)
+}
+
+// counter needs two methods; kcl.NopProcessor provides the other three.
+type counter struct {
+	kcl.NopProcessor
+	records int
+}
+
+func (c *counter) ProcessRecords(ctx context.Context, in kcl.ProcessRecordsInput) error {
+	c.records += len(in.Records)
+	return in.Checkpointer.Checkpoint(ctx)
+}
+
+func (c *counter) LeaseLost(context.Context, kcl.LeaseLostInput) error {
+	fmt.Println("lease lost after", c.records, "records")
+	return nil
+}
+
+// A processor that embeds NopProcessor writes only the methods it needs.
+// At shard end Run checkpoints for it.
+func ExampleNopProcessor() {
+	c := &counter{}
+	d := &kcltest.Daemon{Script: kcltest.Lifecycle("shardId-000000000000", protocol.LeaseLost{}, kcltest.Records(0, 3, 0), kcltest.Records(3, 2, 0))}
+	res := d.RunProcessor(context.Background(), c)
+	fmt.Println("checkpoint:", res.Checkpoint == kcltest.SequenceNumber(4)+"/0", "errors:", res.DaemonErr, res.ChildErr)
+	// Output:
+	// lease lost after 5 records
+	// checkpoint: true errors: <nil> <nil>
+}

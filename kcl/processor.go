@@ -28,6 +28,30 @@ type RecordProcessor interface {
 	ShutdownRequested(ctx context.Context, in ShutdownRequestedInput) error
 }
 
+// Checkpointer records the shard's progress in the lease table (under [Run],
+// through the daemon, which writes it). After a restart or a lease move, processing resumes
+// after the last checkpoint: records after it are delivered again (at least
+// once), records before it never are. So checkpoint a position only once
+// every record up to it is finished; a checkpoint never moves backwards.
+//
+// A Checkpointer is valid only during the processor method it was passed to;
+// afterwards, and after the lease is lost, it returns
+// [ErrCheckpointNotAllowed]. It is safe for concurrent use; calls are
+// serialized, and the method's answer to the daemon waits for a checkpoint
+// still in flight.
+//
+// Under Run a checkpoint is a round trip to the daemon, which writes DynamoDB
+// before it replies; the context bounds the waits between retries, not a
+// round trip under way (abandoning one would break the protocol).
+type Checkpointer interface {
+	// Checkpoint checkpoints after the last record delivered to the
+	// processor so far (at shard end: the end of the shard).
+	Checkpoint(ctx context.Context) error
+	// CheckpointAt checkpoints at a record: its sequence number and
+	// sub-sequence number (0 for a plain record).
+	CheckpointAt(ctx context.Context, sequenceNumber string, subSequenceNumber int64) error
+}
+
 // InitializeInput describes the shard a processor is starting on.
 type InitializeInput struct {
 	// ShardID is the shard's id, e.g. "shardId-000000000000".

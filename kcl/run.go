@@ -7,8 +7,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
-	"sync"
 	"syscall"
 	"time"
 
@@ -27,33 +25,70 @@ import (
 //		os.Exit(1)
 //	}
 //
-// Before serving, Run moves stdout out of harm's way (file descriptor 1 is
-// pointed at stderr, the protocol keeps a private duplicate) and starts
-// ignoring SIGINT and SIGTERM for at most the grace period of
-// [WithShutdownGrace], so that the daemon can finish its graceful shutdown.
-func Run(ctx context.Context, p RecordProcessor, opts ...Option) error {
+// Run changes the process while it serves, and undoes what it can when it
+// returns, whatever the reason:
+//
+//   - Stdout: file descriptor 1 is pointed at stderr and the protocol keeps
+//     a private duplicate of it (where descriptors cannot be duplicated,
+//     only the os.Stdout variable is swapped for os.Stderr). On return,
+//     descriptor 1 (or os.Stdout) is pointed back at the original stdout
+//     and the duplicate is closed (at once, or when a write to it still
+//     under way returns).
+//   - Signals: SIGINT and SIGTERM are caught (see [WithShutdownGrace]); on
+//     return Run stops catching them (signal.Stop), which restores their
+//     default behaviour unless other code of the process catches them too.
+//   - Stdin cannot be given back. When Run returns because ctx was
+//     cancelled or the grace period expired, the goroutine that serves the
+//     daemon may still be blocked reading os.Stdin (a read of it cannot be
+//     interrupted), or still inside a processor method that ignores its
+//     cancelled context. That goroutine ends at the next input or end of
+//     input: it starts no processor method for what it reads after Run
+//     returned and writes nothing more to the daemon, but what it reads is
+//     lost. So after such a return, neither read os.Stdin nor call Run again
+//     in the same process; exit, as main does.
+//
+// When stdin is a terminal (the binary was started by hand), Run first prints
+// one line on stderr saying what the program expects and how to try it.
+func Run(ctx context.Context, p RecordProcessor, opts ...Option) (err error) {
 	o := newOptions(opts)
 	log := o.log()
-	out, err := protectStdout()
+	hintIfTerminal(os.Stdin, os.Stderr)
+	out, restore, err := protectStdout()
 	if err != nil {
 		log.Error().Err(err).Msg("cannot protect stdout")
 		return err
 	}
-	defer out.Close()
+	defer func() {
+		if rerr := restore(); rerr != nil {
+			log.Error().Err(rerr).Msg("cannot restore stdout")
+			if err == nil {
+				err = rerr
+			}
+		}
+	}()
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 
+	// Cancelling serveCtx, at the latest when Run returns, also stops the
+	// serving goroutine at its next message (see the doc comment).
 	serveCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- serve(serveCtx, p, os.Stdin, out, o, log) }()
+	go func() { done <- serve(serveCtx, p, os.Stdin, out, o, log, serveCtx.Done()) }()
 
+	stopped := func() error {
+		log.Error().Err(ctx.Err()).Msg("stopped by the context")
+		return fmt.Errorf("kcl: %w", ctx.Err())
+	}
 	var grace <-chan time.Time
 	for {
 		select {
 		case err := <-done:
+			if err == errRunReturned {
+				return stopped() // serve saw ctx cancelled before this select did
+			}
 			return err
 		case sig := <-sigs:
 			if grace == nil {
@@ -65,8 +100,7 @@ func Run(ctx context.Context, p RecordProcessor, opts ...Option) error {
 			log.Error().Dur("grace", o.grace).Msg(ErrShutdownGraceExpired.Error())
 			return ErrShutdownGraceExpired
 		case <-ctx.Done():
-			log.Error().Err(ctx.Err()).Msg("stopped by the context")
-			return fmt.Errorf("kcl: %w", ctx.Err())
+			return stopped()
 		}
 	}
 }
@@ -78,76 +112,68 @@ func Run(ctx context.Context, p RecordProcessor, opts ...Option) error {
 // by it: close r to stop Serve.
 func Serve(ctx context.Context, p RecordProcessor, r io.Reader, w io.Writer, opts ...Option) error {
 	o := newOptions(opts)
-	return serve(ctx, p, r, w, o, o.log())
+	return serve(ctx, p, r, w, o, o.log(), nil)
 }
 
 // session is one conversation with the daemon. Only the goroutine running
-// serve reads and writes the protocol; a Checkpointer does so on its behalf
-// while the processor runs.
+// serve reads and writes the protocol; the Checkpointer of an action does so
+// on its behalf, through SendCheckpoint, while the processor runs.
 type session struct {
 	dec     *protocol.Decoder
 	enc     *protocol.Writer
-	opts    options
-	log     zerolog.Logger
-	shardID string
-	records []Record // reused across batches
-
-	mu           sync.Mutex
-	broken       error              // a protocol failure met during a checkpoint
-	cancelAction context.CancelFunc // cancels the processor's context
+	run     *ActionRunner
+	records []Record        // reused across batches
+	stop    <-chan struct{} // closed when Run stops serving; nil for Serve
 }
 
-// breakWith records a protocol failure that ends the conversation and
-// returns it.
-func (s *session) breakWith(err error) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.broken == nil {
-		s.broken = err
-		if s.cancelAction != nil {
-			s.cancelAction() // the processor's records may no longer be valid
-		}
+// stopped reports whether Run stopped serving (its context is done, or it
+// returned): the session must neither call the processor nor write to the
+// daemon any more.
+func (s *session) stopped() bool {
+	select {
+	case <-s.stop:
+		return true
+	default:
+		return false
 	}
-	return s.broken
 }
 
-// brokenErr returns the protocol failure that ended the conversation, if
-// any.
-func (s *session) brokenErr() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.broken
-}
-
-func serve(ctx context.Context, p RecordProcessor, r io.Reader, w io.Writer, o options, log zerolog.Logger) error {
-	s := &session{dec: protocol.NewDecoder(r), enc: protocol.NewWriter(w), opts: o, log: log}
+// serve reads the daemon's messages from r and answers on w until r ends.
+// Once stop is closed (nil: never), it handles no further message and writes
+// nothing more.
+func serve(ctx context.Context, p RecordProcessor, r io.Reader, w io.Writer, o options, log zerolog.Logger, stop <-chan struct{}) error {
+	s := &session{dec: protocol.NewDecoder(r), enc: protocol.NewWriter(w), run: newActionRunner(p, o, log), stop: stop}
 	for {
 		m, err := s.dec.Next()
+		if s.stopped() {
+			return errRunReturned // what was read is dropped
+		}
 		if err == io.EOF {
-			s.log.Info().Msg("the daemon closed stdin; done")
+			s.run.log.Info().Msg("the daemon closed stdin; done")
 			return nil
 		}
 		if err != nil {
-			s.log.Error().Err(err).Msg("cannot read the daemon's message; stopping without an answer")
+			s.run.log.Error().Err(err).Msg("cannot read the daemon's message; stopping without an answer")
 			return fmt.Errorf("kcl: reading from the daemon: %w", err)
 		}
-		if err := s.handle(ctx, p, m); err != nil {
+		if err := s.handle(ctx, m); err != nil {
 			return err
 		}
 	}
 }
 
+// errRunReturned ends the goroutine serving the daemon after Run returned.
+var errRunReturned = errors.New("kcl: Run returned")
+
 // handle walks one message from the daemon to the processor and back: it
-// builds the input, calls the processor (again on failure, as the retry
-// policy allows), and answers with a status only if the processor succeeded.
-func (s *session) handle(ctx context.Context, p RecordProcessor, m protocol.Message) error {
+// builds the input, has the action runner call the processor (again on
+// failure, as the retry policy allows), and answers with a status only if
+// the processor succeeded.
+func (s *session) handle(ctx context.Context, m protocol.Message) error {
 	action := m.Action()
-	var cp *checkpointer
-	var call func(context.Context) error
+	var err error
 	switch m := m.(type) {
 	case protocol.Initialize:
-		s.shardID = m.ShardID
-		s.log = s.log.With().Str("shard", m.ShardID).Logger()
 		in := InitializeInput{ShardID: m.ShardID}
 		if m.SequenceNumber != nil {
 			in.SequenceNumber = *m.SequenceNumber
@@ -155,133 +181,73 @@ func (s *session) handle(ctx context.Context, p RecordProcessor, m protocol.Mess
 		if m.SubSequenceNumber != nil {
 			in.SubSequenceNumber = *m.SubSequenceNumber
 		}
-		call = func(ctx context.Context) error { return p.Initialize(ctx, in) }
+		err = s.run.Initialize(ctx, in)
 	case protocol.ProcessRecords:
-		cp = s.newCheckpointer(action)
-		in := ProcessRecordsInput{Records: s.convert(m.Records), MillisBehindLatest: -1, Checkpointer: cp}
+		in := ProcessRecordsInput{Records: s.convert(m.Records), MillisBehindLatest: -1}
 		if m.MillisBehindLatest != nil {
 			in.MillisBehindLatest = *m.MillisBehindLatest
 		}
-		call = func(ctx context.Context) error { return p.ProcessRecords(ctx, in) }
+		err = s.run.ProcessRecords(ctx, in, s)
 	case protocol.ShardEnded:
-		cp = s.newCheckpointer(action)
-		call = shardEnded(p, cp)
+		err = s.run.shardEnded(ctx, action, s)
 	case protocol.ShutdownRequested:
-		cp = s.newCheckpointer(action)
-		call = func(ctx context.Context) error {
-			return p.ShutdownRequested(ctx, ShutdownRequestedInput{Checkpointer: cp})
-		}
+		err = s.run.ShutdownRequested(ctx, s)
 	case protocol.LeaseLost:
-		call = func(ctx context.Context) error { return p.LeaseLost(ctx, LeaseLostInput{}) }
+		err = s.run.leaseLost(ctx, action)
 	case protocol.Shutdown: // KCL 1.x
 		switch m.Reason {
-		case protocol.ReasonTerminate, "SHARD_END":
-			cp = s.newCheckpointer(action)
-			call = shardEnded(p, cp)
+		case protocol.ReasonTerminate, protocol.ReasonShardEnd:
+			err = s.run.shardEnded(ctx, action, s)
 		default: // ZOMBIE, LEASE_LOST, or a reason we do not know: no checkpoint.
-			if m.Reason != protocol.ReasonZombie && m.Reason != "LEASE_LOST" {
-				s.log.Warn().Str("reason", m.Reason).Msg("unknown shutdown reason; treating it as a lost lease")
+			if m.Reason != protocol.ReasonZombie && m.Reason != protocol.ReasonLeaseLost {
+				s.run.log.Warn().Str("reason", m.Reason).Msg("unknown shutdown reason; treating it as a lost lease")
 			}
-			call = func(ctx context.Context) error { return p.LeaseLost(ctx, LeaseLostInput{}) }
+			err = s.run.leaseLost(ctx, action)
 		}
 	case protocol.Checkpoint, protocol.Status:
-		s.log.Warn().Str("action", action).Msg("unexpected message outside a checkpoint; ignored")
+		s.run.log.Warn().Str("action", action).Msg("unexpected message outside a checkpoint; ignored")
 		return nil
 	default:
-		s.log.Warn().Str("action", action).Msg("unknown action from a newer daemon; acknowledged without processing")
+		s.run.log.Warn().Str("action", action).Msg("unknown action from a newer daemon; acknowledged without processing")
 	}
-	if call != nil {
-		err := s.call(ctx, action, call, cp)
-		if cp != nil {
-			cp.close()
-		}
-		if err != nil {
-			return err
-		}
+	if err != nil {
+		return err
+	}
+	if s.stopped() {
+		return errRunReturned
 	}
 	if err := s.enc.Write(protocol.Status{ResponseFor: action}); err != nil {
-		s.log.Error().Err(err).Msg("cannot answer the daemon")
+		s.run.log.Error().Err(err).Msg("cannot answer the daemon")
 		return fmt.Errorf("kcl: %w", err)
 	}
 	return nil
 }
 
-// shardEnded calls the processor's ShardEnded and then checkpoints the end
-// of the shard if the processor did not: without it the daemon never starts
-// the shard's children.
-func shardEnded(p RecordProcessor, cp *checkpointer) func(context.Context) error {
-	return func(ctx context.Context) error {
-		if err := p.ShardEnded(ctx, ShardEndedInput{Checkpointer: cp}); err != nil {
-			return err
-		}
-		if cp.checkpointedEnd() {
-			return nil
-		}
-		cp.s.log.Info().Msg("the processor did not checkpoint at shard end; checkpointing it")
-		return cp.Checkpoint(ctx)
+// SendCheckpoint implements [CheckpointTransport] for the daemon: it sends
+// one checkpoint request and reads the daemon's reply, returning the reply's
+// error name ("" on success). A failure to talk to the daemon is an
+// ErrProtocol: the conversation cannot go on. The round trip is not
+// abandoned when ctx is done (that would break the protocol).
+func (s *session) SendCheckpoint(_ context.Context, pos *Position) (string, error) {
+	if s.stopped() {
+		return "", fmt.Errorf("%w: not sending a checkpoint: %w", ErrProtocol, errRunReturned)
 	}
-}
-
-// call runs the processor's method for action, retrying as the processor
-// retry policy allows. It returns an *ActionError when every attempt failed,
-// or the protocol failure that makes going on impossible.
-//
-// Before it reports success it closes cp (waiting for a checkpoint another
-// goroutine may still have in flight), so that nothing is written to the
-// daemon after the status.
-func (s *session) call(ctx context.Context, action string, f func(context.Context) error, cp *checkpointer) error {
-	pctx, cancel := context.WithCancel(s.log.WithContext(ctx))
-	s.mu.Lock()
-	s.cancelAction = cancel
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.cancelAction = nil
-		s.mu.Unlock()
-		cancel()
-	}()
-	policy := s.opts.processorRetry
-	for attempt := 1; ; attempt++ {
-		err := protect(pctx, f)
-		if cp != nil {
-			if err == nil {
-				cp.close()
-			} else {
-				cp.quiesce()
-			}
-		}
-		if b := s.brokenErr(); b != nil {
-			s.log.Error().Err(b).Str("action", action).Msg("the conversation with the daemon broke; stopping without acknowledging the action")
-			return b
-		}
-		if err == nil {
-			return nil
-		}
-		ev := s.log.Error().Err(err).Str("action", action).Int("attempt", attempt)
-		var pe *PanicError
-		if errors.As(err, &pe) {
-			ev = ev.Bytes("stack", pe.Stack)
-		}
-		if attempt >= policy.MaxAttempts || ctx.Err() != nil {
-			ev.Msg("the record processor failed; giving up without acknowledging the action")
-			return &ActionError{Action: action, ShardID: s.shardID, Attempts: attempt, Err: err}
-		}
-		ev.Msg("the record processor failed; retrying")
-		if err := sleep(ctx, policy.backoff(attempt)); err != nil {
-			return &ActionError{Action: action, ShardID: s.shardID, Attempts: attempt, Err: err}
-		}
+	req := protocol.Checkpoint{}
+	if pos != nil {
+		req.SequenceNumber, req.SubSequenceNumber = &pos.SequenceNumber, &pos.SubSequenceNumber
 	}
-}
-
-// protect calls f, turning a panic into a *PanicError. It is the one place
-// where the processor's panics are recovered.
-func protect(ctx context.Context, f func(context.Context) error) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = &PanicError{Value: v, Stack: debug.Stack()}
-		}
-	}()
-	return f(ctx)
+	if err := s.enc.Write(req); err != nil {
+		return "", fmt.Errorf("%w: sending a checkpoint: %w", ErrProtocol, err)
+	}
+	m, err := s.dec.Next()
+	if err != nil {
+		return "", fmt.Errorf("%w: waiting for the daemon's checkpoint reply: %w", ErrProtocol, err)
+	}
+	reply, ok := m.(protocol.Checkpoint)
+	if !ok {
+		return "", fmt.Errorf("%w: line %d: expected the daemon's checkpoint reply, got %q", ErrProtocol, s.dec.Line(), m.Action())
+	}
+	return reply.Error, nil
 }
 
 // convert turns the protocol's records into the processor's, reusing the

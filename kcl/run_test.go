@@ -383,8 +383,8 @@ func TestProcessorErrorNeverAcknowledged(t *testing.T) {
 
 func TestProcessorPanics(t *testing.T) {
 	p := &fakeProcessor{process: func(context.Context, kcl.ProcessRecordsInput) error {
-		var m map[string]int
-		m["boom"]++ // assignment to entry in nil map
+		perShard := map[string]map[string]int{} // no inner maps yet
+		perShard[shard]["boom"]++               // a runtime error: assignment to entry in nil map
 		return nil
 	}}
 	d := &kcltest.Daemon{Script: kcltest.Lifecycle(shard, protocol.LeaseLost{}, kcltest.Records(0, 2, 0))}

@@ -1,27 +1,35 @@
 #!/usr/bin/env bash
-# demo.sh — run a Go record processor under Amazon's real KCL MultiLangDaemon, on this machine, against
-# local emulators: build the processor, start the emulators, create a stream, put records, run the daemon,
-# show progress until every record was processed, then stop everything.
+# demo.sh — the main job: run the sample record processor (samples/batch) under Amazon's real KCL
+# MultiLangDaemon on this machine, against local emulators, with `kclgo local`: it starts the emulators,
+# creates a stream, puts the records, runs the daemon with the sample as its child, shows per-shard progress
+# read from the protocol, and stops everything.
 #
-#   bash scripts/demo.sh [--kcl 3|1] [--records N] [--shards N] [--timeout SECONDS] [--child COMMAND] [--keep]
+#   bash scripts/demo.sh [--kcl 3|1 | --native] [--records N] [--shards N] [--timeout SECONDS] [--child COMMAND] [--keep]
 #
-#   --kcl 3       KCL 3.x daemon + moto (Kinesis behind h2cproxy, DynamoDB)          (default)
+#   --kcl 3       KCL 3.x daemon + moto (Kinesis behind the h2c proxy, DynamoDB)    (default)
 #   --kcl 1       KCL 1.x daemon + kinesalite + dynalite
+#   --native      no Java: the native worker (samples/perrecord -native) + kinesis-local + moto (scripts/demo-native.sh)
 #   --records N   records to put (default 1000)          --shards N   stream shards (default 4)
-#   --timeout S   give up after S seconds (default 240)   --keep       keep .cache/demo/RUN after success
-#   --child CMD   the record processor command (default: go build ./samples/batch; while that does not exist
-#                 yet, the stand-in ./e2e/testdata/standin)
+#   --timeout S   give up after S seconds (default 240)   --keep       keep the run's logs after success
+#   --child CMD   the record processor command, split on spaces (default: go build ./samples/batch)
 #
-# Exit status 0 when every record was processed, 1 on timeout or failure. Progress goes to stderr.
-# Needs java, mvn, python3, node, go (run scripts/setup.sh first on a fresh machine; this script installs
-# the emulators and jars itself when they are missing).
+# Exit status 0 when every record was delivered and checkpointed, 1 otherwise (the report names the shard).
+# When java or mvn is missing it runs scripts/setup.sh first (apt-get); kclgo local installs the emulators
+# (pip, npm) and fetches the jars (Maven) itself. Jars, emulators and run folders live in $KCLGO_CACHE
+# (default <repo>/.cache).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 cd "$root"
 
-kcl=3 records=1000 shards=4 timeout=240 child='' keep=''
+kcl=3 records=1000 shards=4 timeout=240 child='' keep=()
+for a in "$@"; do
+  [[ $a == --native ]] || continue
+  args=()
+  for b in "$@"; do [[ $b == --native ]] || args+=("$b"); done
+  exec bash "$here/demo-native.sh" ${args[@]+"${args[@]}"}
+done
 while [[ $# -gt 0 ]]; do
   case $1 in
     --kcl) kcl=$2; shift 2 ;;
@@ -29,147 +37,29 @@ while [[ $# -gt 0 ]]; do
     --shards) shards=$2; shift 2 ;;
     --timeout) timeout=$2; shift 2 ;;
     --child) child=$2; shift 2 ;;
-    --keep) keep=1; shift ;;
-    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --keep) keep=(--keep); shift ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "demo.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
-[[ $kcl == 3 || $kcl == 1 ]] || { echo "demo.sh: --kcl must be 3 or 1" >&2; exit 2; }
 
 say() { echo "demo.sh: $*" >&2; }
 
-run=$root/.cache/demo/$(date +%Y%m%d-%H%M%S)-$$
-mkdir -p "$run"
-export KCLGO_STACK_DIR=$run/stack
-record_log=$run/records.log
-daemon_log=$run/daemon.log
-daemon_pid=
-
-# Free loopback ports for this run's emulators.
-read -r MOTO_PORT H2C_PORT KINESALITE_PORT DYNALITE_PORT KINESALITE_PROXY_PORT < <(python3 - <<'PY'
-import socket
-socks = [socket.socket() for _ in range(5)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-PY
-)
-export MOTO_PORT H2C_PORT KINESALITE_PORT DYNALITE_PORT KINESALITE_PROXY_PORT
-
-# shellcheck disable=SC2317  # invoked by the EXIT trap
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  if [[ -n $daemon_pid ]] && kill -0 "$daemon_pid" 2>/dev/null; then
-    say "stopping the daemon (SIGTERM; graceful shutdown)"
-    kill -TERM "$daemon_pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.2; done
-    kill -KILL -- "-$daemon_pid" 2>/dev/null || true
-  fi
-  bash "$here/localstack.sh" down >/dev/null 2>&1 || true
-  if [[ $rc -eq 0 && -z $keep ]]; then
-    rm -rf "$run"
-  else
-    say "logs kept in $run (daemon.log, records.log, stack/)"
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# 1. The record processor.
-if [[ -z $child ]]; then
-  if [[ -d $root/samples/batch ]]; then
-    say "building ./samples/batch"
-    go build -o "$run/kclgo-sample" ./samples/batch
-    child=$run/kclgo-sample
-  else
-    say "samples/batch does not exist yet: using the stand-in ./e2e/testdata/standin"
-    go build -o "$run/standin" ./e2e/testdata/standin
-    child=$run/standin
-  fi
+if ! command -v java >/dev/null 2>&1 || ! command -v mvn >/dev/null 2>&1; then
+  say "java or mvn missing: running scripts/setup.sh"
+  bash "$here/setup.sh"
 fi
+export KCLGO_CACHE=${KCLGO_CACHE:-$root/.cache}
+mkdir -p "$KCLGO_CACHE/bin"
+go build -o "$KCLGO_CACHE/bin/kclgo" ./cmd/kclgo
+if [[ -z $child ]]; then
+  say "building ./samples/batch"
+  go build -o "$KCLGO_CACHE/bin/kclgo-sample" ./samples/batch
+  child=$KCLGO_CACHE/bin/kclgo-sample
+fi
+read -r -a child_argv <<<"$child"
 
-# 2. Jars and emulators.
-bash "$here/kcl-jars.sh" --kcl "$kcl" fetch
-if [[ $kcl == 3 ]]; then stack=kcl3; else stack=kcl1; fi
-bash "$here/localstack.sh" up "$stack"
-eval "$(bash "$here/localstack.sh" env "$stack")"
-
-# 3. Stream and records.
-stream=demo-$$
-app=kclgo-demo-$$
-bash "$here/localstack.sh" create-stream "$stream" "$shards" "$stack"
-"$root/.cache/bin/producer" -endpoint "$KINESIS_ENDPOINT_HTTP1" -stream "$stream" -count "$records" -aggregated $((records / 2))
-
-# 4. The daemon.
-props=$run/app.properties
-{
-  echo "executableName = $child"
-  echo "streamName = $stream"
-  echo "applicationName = $app"
-  echo "AWSCredentialsProvider = EnvironmentVariableCredentialsProvider"
-  echo "regionName = us-east-1"
-  echo "kinesisEndpoint = $KINESIS_ENDPOINT"
-  echo "dynamoDBEndpoint = $DYNAMODB_ENDPOINT"
-  echo "initialPositionInStream = TRIM_HORIZON"
-  echo "metricsLevel = NONE"
-  echo "maxRecords = 1000"
-  echo "idleTimeBetweenReadsInMillis = 200"
-  echo "failoverTimeMillis = 3000"
-  echo "shardSyncIntervalMillis = 1000"
-  echo "parentShardPollIntervalMillis = 1000"
-  echo "shutdownGraceMillis = 5000"
-  if [[ $kcl == 3 ]]; then
-    echo "retrievalMode = POLLING"
-    echo "leaseAssignmentIntervalMillis = 1000"
-    echo "workerMetricsReporterFreqInMillis = 1000"
-  fi
-} >"$props"
-say "starting the KCL $kcl daemon (a fresh application waits a random 1-30 s before taking leases)"
-AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 \
-  KCLGO_RECORD_LOG=$record_log KCLGO_CHECKPOINT_SECONDS=${KCLGO_CHECKPOINT_SECONDS:-1} \
-  setsid bash "$here/kcl-jars.sh" --kcl "$kcl" run "$props" >"$daemon_log" 2>&1 </dev/null &
-daemon_pid=$!
-
-# 5. Progress.
-began=$SECONDS
-consumed=0
-while :; do
-  if [[ -f $record_log ]]; then
-    consumed=$(awk -F'\t' '$1 == "R" { seen[$3] = 1 } END { print length(seen) }' "$record_log")
-  fi
-  printf '\rdemo.sh: %d / %d records consumed (%d s)' "$consumed" "$records" "$((SECONDS - began))" >&2
-  if [[ $consumed -ge $records ]]; then
-    echo >&2
-    say "all $records records consumed in $((SECONDS - began)) s"
-    break
-  fi
-  if ! kill -0 "$daemon_pid" 2>/dev/null; then
-    echo >&2
-    tail -20 "$daemon_log" >&2
-    say "the daemon exited before every record was consumed"
-    exit 1
-  fi
-  if [[ $((SECONDS - began)) -ge $timeout ]]; then
-    echo >&2
-    say "timed out after $timeout s with $consumed / $records records"
-    exit 1
-  fi
-  sleep 1
-done
-
-# 6. Checkpoints: wait (up to 15 s) until each shard's last checkpoint is at its last record, then stop.
-# (A SIGTERM while a processRecords is still running makes its checkpoint fail with ShutdownException.)
-checkpoint_report() {
-  awk -F'\t' '$1 == "R" { last[$2] = $4 } $1 == "C" { cp[$2] = ($3 == "" ? "SHARD_END/null" : $3) }
-    END { ok = 1; for (s in last) { printf "  %s: last record %s, checkpoint %s\n", s, last[s], (s in cp ? cp[s] : "none"); if (cp[s] != last[s]) ok = 0 }
-          exit ok ? 0 : 3 }' "$record_log"
-}
-for _ in $(seq 1 15); do
-  checkpoint_report >/dev/null && break
-  sleep 1
-done
-say "per shard (from $(basename "$record_log")):"
-checkpoint_report >&2 || say "(not every shard has checkpointed its last record: the processor checkpoints on its own schedule)"
-exit 0
+# The sample checkpoints at most once a second (at a batch's end), and in shutdownRequested.
+export KCLGO_CHECKPOINT_SECONDS=${KCLGO_CHECKPOINT_SECONDS:-1}
+exec "$KCLGO_CACHE/bin/kclgo" local --kcl "$kcl" --records "$records" --shards "$shards" --timeout "${timeout}s" \
+  ${keep[@]+"${keep[@]}"} -- "${child_argv[@]}"

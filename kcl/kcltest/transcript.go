@@ -100,3 +100,88 @@ func topLevelKeys(line string) ([]string, error) {
 	}
 	return keys, nil
 }
+
+// Checkpoint is one checkpoint the child asked for, with the daemon's reply.
+type Checkpoint struct {
+	// SequenceNumber is the position the child asked for; "" when it asked
+	// for none (a checkpoint after the last record delivered, or the end of
+	// the shard).
+	SequenceNumber string
+	// SubSequenceNumber is the position's sub-sequence number; 0 when the
+	// child sent none.
+	SubSequenceNumber int64
+	// During is the action the checkpoint was made in: "processRecords",
+	// "shardEnded", "shutdownRequested", "shutdown" (KCL 1.x), or another
+	// action when the child checkpointed where it may not.
+	During string
+	// Error is the exception name the daemon replied with, e.g.
+	// "ThrottlingException"; "" when the checkpoint was accepted.
+	Error string
+	// Answered is false when the conversation ended before the daemon's
+	// reply.
+	Answered bool
+}
+
+// Checkpoints returns every checkpoint the child asked for, in order, each
+// with the daemon's reply; [Transcript.Accepted] returns only those the
+// daemon accepted.
+func (t Transcript) Checkpoints() []Checkpoint {
+	var out []Checkpoint
+	during := ""
+	for _, l := range t {
+		switch m := l.Message.(type) {
+		case nil, protocol.Status:
+		case protocol.Checkpoint:
+			if !l.FromChild {
+				if n := len(out); n > 0 && !out[n-1].Answered {
+					out[n-1].Error, out[n-1].Answered = m.Error, true
+				}
+				continue
+			}
+			c := Checkpoint{During: during}
+			if m.SequenceNumber != nil {
+				c.SequenceNumber = *m.SequenceNumber
+			}
+			if m.SubSequenceNumber != nil {
+				c.SubSequenceNumber = *m.SubSequenceNumber
+			}
+			out = append(out, c)
+		default:
+			if !l.FromChild {
+				during = m.Action()
+			}
+		}
+	}
+	return out
+}
+
+// Accepted returns the checkpoints the daemon accepted, in order.
+func (t Transcript) Accepted() []Checkpoint {
+	var out []Checkpoint
+	for _, c := range t.Checkpoints() {
+		if c.Answered && c.Error == "" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Processed returns how many records the child acknowledged: those of every
+// processRecords it answered with a status.
+func (t Transcript) Processed() int {
+	n, pending := 0, 0
+	for _, l := range t {
+		switch m := l.Message.(type) {
+		case protocol.ProcessRecords:
+			if !l.FromChild {
+				pending = len(m.Records)
+			}
+		case protocol.Status:
+			if l.FromChild && m.ResponseFor == protocol.ActionProcessRecords {
+				n += pending
+				pending = 0
+			}
+		}
+	}
+	return n
+}

@@ -15,7 +15,8 @@
 //
 // With -child-shards the proxy also adds the ChildShards field that
 // kinesalite leaves out of a closed shard's last GetRecords response, so the
-// KCL can finish a shard after a split (see childshards.go).
+// KCL can finish a shard after a split. The proxy itself is package
+// internal/h2c, which kclgo local serves in-process.
 package main
 
 import (
@@ -26,12 +27,13 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/kclgo/kclgo/internal/h2c"
 )
 
 func main() {
@@ -59,7 +61,11 @@ func run(listen, upstream string, quiet, childShards bool) error {
 	if err != nil {
 		return err
 	}
-	srv := newServer(target, quiet, childShards)
+	o := h2c.Options{ChildShards: childShards}
+	if !quiet {
+		o.Log = log.Default()
+	}
+	srv := h2c.NewServer(target, o)
 	log.Printf("h2cproxy: listening on %s (h2c + HTTP/1.1), upstream %s", ln.Addr(), target)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -77,50 +83,4 @@ func run(listen, upstream string, quiet, childShards bool) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdownCtx)
-}
-
-// newServer returns an http.Server that speaks HTTP/1.1 and unencrypted
-// HTTP/2 and proxies every request to target over HTTP/1.1. With
-// childShards, closed shards' last GetRecords responses get ChildShards.
-func newServer(target *url.URL, quiet, childShards bool) *http.Server {
-	transport := &http.Transport{
-		Proxy:               nil,
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-		MaxIdleConns:        64,
-		MaxIdleConnsPerHost: 64,
-		IdleConnTimeout:     90 * time.Second,
-		// ForceAttemptHTTP2 stays false: the upstream speaks HTTP/1.1.
-	}
-	rp := &httputil.ReverseProxy{
-		Rewrite: func(r *httputil.ProxyRequest) {
-			r.SetURL(target)
-			// SetURL rewrites Host to the target's; keep the client's (SigV4 signs it).
-			r.Out.Host = r.In.Host
-		},
-		Transport: transport,
-		ErrorLog:  log.Default(),
-	}
-	var h http.Handler = rp
-	if childShards {
-		fixer := newChildShardFixer(target)
-		rp.ModifyResponse = fixer.modifyResponse
-		h = fixer.wrap(rp)
-	}
-	inner := h
-	if !quiet {
-		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			start := time.Now()
-			inner.ServeHTTP(w, r)
-			log.Printf("%s %s %s %s %v", r.Proto, r.Method, r.URL.Path, r.Header.Get("X-Amz-Target"), time.Since(start).Round(time.Millisecond))
-		})
-	}
-	var protocols http.Protocols
-	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
-	return &http.Server{
-		Handler:           h,
-		Protocols:         &protocols,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       5 * time.Minute,
-	}
 }

@@ -1,4 +1,4 @@
-package main
+package h2c
 
 import (
 	"encoding/json"
@@ -53,7 +53,7 @@ func TestChildShardsAdded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := newServer(target, true, true)
+	srv := NewServer(target, Options{ChildShards: true})
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
 

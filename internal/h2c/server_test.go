@@ -1,4 +1,4 @@
-package main
+package h2c
 
 import (
 	"context"
@@ -30,7 +30,7 @@ func TestProxyH2CAndHTTP1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := newServer(target, true, false)
+	srv := NewServer(target, Options{})
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
 
