@@ -163,6 +163,8 @@ func main() {
 	flag.DurationVar(&cfg.ParentShardPollInterval, "parent-poll", 10*time.Second, "with -native: parentShardPollIntervalMillis")
 	flag.DurationVar(&cfg.ShardSyncInterval, "shard-sync", time.Minute, "with -native: shardSyncIntervalMillis")
 	flag.IntVar(&cfg.MaxLeasesForWorker, "max-leases", 0, "with -native: maxLeasesForWorker (0: no cap)")
+	var maxRecords int
+	flag.IntVar(&maxRecords, "max-records", 10000, "with -native: maxRecords, the most records a GetRecords call returns")
 	kinesisEndpoint := flag.String("kinesis-endpoint", "", "with -native: Kinesis endpoint URL (default: AWS)")
 	dynamoEndpoint := flag.String("dynamodb-endpoint", "", "with -native: DynamoDB endpoint URL (default: AWS)")
 	region := flag.String("region", "", "with -native: AWS region (default: from the AWS configuration, else us-east-1)")
@@ -222,6 +224,7 @@ func main() {
 		}
 	})
 	cfg.MeterProvider = mp
+	cfg.MaxRecords = int32(min(max(maxRecords, 0), 10000))
 	cfg.DynamoDB = dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
 		if *dynamoEndpoint != "" {
 			o.BaseEndpoint = aws.String(*dynamoEndpoint)
