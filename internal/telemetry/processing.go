@@ -81,10 +81,11 @@ type optKey struct{ action, errType string }
 type opts struct {
 	add []metric.AddOption
 	rec []metric.RecordOption
+	obs []metric.ObserveOption
 }
 
 func newOpts(o metric.MeasurementOption) opts {
-	return opts{add: []metric.AddOption{o}, rec: []metric.RecordOption{o}}
+	return opts{add: []metric.AddOption{o}, rec: []metric.RecordOption{o}, obs: []metric.ObserveOption{o}}
 }
 
 // with returns the options of the shard's set plus an action and an error

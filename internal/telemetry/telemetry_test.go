@@ -52,6 +52,13 @@ func TestNoProviderRecordsNothing(t *testing.T) {
 		ws.RenewalFailed(ctx)
 		ws.GetRecords(ctx, time.Second, 1, nil, false)
 		ws.BehindLatest(ctx, aws.Int64(1))
+		pr, err := telemetry.NewProducer(nil, func() telemetry.ProducerStats { t.Fatal("observed"); return telemetry.ProducerStats{} })
+		require.NoError(t, err)
+		assert.Nil(t, pr)
+		pr.PutRecords(ctx, time.Second, nil)
+		pr.Retried(ctx, 1, "x")
+		pr.Failed(ctx, 1, "x")
+		assert.NoError(t, pr.Close())
 	}
 }
 
@@ -77,4 +84,35 @@ func TestWorkerInstrumentsAndErrorCodes(t *testing.T) {
 	assert.Equal(t, 7.0, sum)
 	assert.Equal(t, int64(1), snap.Sum(telemetry.NameGetRecordsThrottles))
 	assert.Equal(t, "canceled", telemetry.ErrorCode(context.Canceled))
+}
+
+func TestProducerInstruments(t *testing.T) {
+	ctx := context.Background()
+	m := telemetrytest.New(t)
+	stats := telemetry.ProducerStats{RecordsPut: 100, RecordsDelivered: 90, KinesisRecords: 9, BufferedRecords: 10, BufferedBytes: 1234}
+	p, err := telemetry.NewProducer(m.Provider, func() telemetry.ProducerStats { return stats }, telemetry.KeyStream.String("orders"))
+	require.NoError(t, err)
+	p.PutRecords(ctx, 20*time.Millisecond, nil)
+	p.PutRecords(ctx, time.Millisecond, &ktypes.ProvisionedThroughputExceededException{Message: aws.String("slow")})
+	p.Retried(ctx, 5, "ProvisionedThroughputExceededException")
+	p.Failed(ctx, 2, telemetry.ErrorExpired)
+	s := m.Collect(t)
+	stream := telemetry.KeyStream.String("orders")
+	assert.Equal(t, int64(100), s.Sum(telemetry.NameProducerRecordsPut, stream))
+	assert.Equal(t, int64(90), s.Sum(telemetry.NameProducerRecordsDelivered, stream))
+	assert.Equal(t, int64(9), s.Sum(telemetry.NameProducerKinesisRecords, stream))
+	v, ok := s.Gauge(telemetry.NameProducerBufferedBytes, stream)
+	assert.True(t, ok)
+	assert.Equal(t, int64(1234), v)
+	assert.Equal(t, "By", s.Unit(telemetry.NameProducerBufferedBytes))
+	assert.Equal(t, 10.0, s.FloatGauge(telemetry.NameProducerAggregation, stream), "90 user records in 9 Kinesis records")
+	assert.Equal(t, int64(5), s.Sum(telemetry.NameProducerRecordsRetried, telemetry.KeyErrorType.String("ProvisionedThroughputExceededException")))
+	assert.Equal(t, int64(2), s.Sum(telemetry.NameProducerRecordsFailed, telemetry.KeyErrorType.String(telemetry.ErrorExpired)))
+	n, _ := s.Count(telemetry.NameProducerPutDuration, telemetry.KeyErrorType.String(telemetrytest.Absent))
+	assert.Equal(t, uint64(1), n)
+	n, _ = s.Count(telemetry.NameProducerPutDuration, telemetry.KeyErrorType.String("ProvisionedThroughputExceededException"))
+	assert.Equal(t, uint64(1), n)
+	require.NoError(t, p.Close())
+	stats.RecordsPut = 200
+	assert.Equal(t, int64(0), m.Collect(t).Sum(telemetry.NameProducerRecordsPut), "a closed producer is no longer observed")
 }

@@ -95,6 +95,19 @@ func (s Snapshot) Gauge(name string, want ...attribute.KeyValue) (v int64, ok bo
 	return 0, false
 }
 
+// FloatGauge returns the value of the float gauge's point that matches
+// want (0 when none does).
+func (s Snapshot) FloatGauge(name string, want ...attribute.KeyValue) float64 {
+	if d, ok := s[name].Data.(metricdata.Gauge[float64]); ok {
+		for _, p := range d.DataPoints {
+			if matches(p.Attributes, want) {
+				return p.Value
+			}
+		}
+	}
+	return 0
+}
+
 // Count returns the number of measurements of a histogram's points that
 // match want, and their sum.
 func (s Snapshot) Count(name string, want ...attribute.KeyValue) (count uint64, sum float64) {
