@@ -343,7 +343,7 @@ func readKCLView(t *testing.T, c *kinesis.Client, stream string) (all []deagg.Us
 // other), ListShards failing at the start (the SDK's retries of it recover)
 // and on the first refresh, a 1 s outage mid-run, and small
 // aggregates and batches so that aggregated mode makes enough calls for the
-// per-request faults to fire. With a 30 s TTL: every record put is read
+// per-request faults to fire. With a 2-minute TTL: every record put is read
 // back by a KCL view of the stream (none expires), the reports are complete
 // when Flush returns, and every duplicate is a record whose answer was lost
 // or whose aggregate was sent again (ErrMisrouted) after landing on the
@@ -357,6 +357,10 @@ func TestEmulatorFaults(t *testing.T) {
 			stream := createStream(t, direct, 3)
 			splitFirstShard(t, direct, stream)
 			const timeout = 2 * time.Second
+			// Longer than the backlog takes to drain on a loaded machine
+			// (the last records Put waited over 30 s for their first send
+			// with CPU hogs, load 9 on 2 cores); expiry is the outage tests' subject.
+			const ttl = 2 * time.Minute
 			cp := newChaosProxy(t, base, map[bool]uint64{true: 1, false: 2}[agg], timeout+300*time.Millisecond)
 			cp.failListShards.Store(2) // the SDK's retryer (3 attempts) gets through
 			cp.hideClosed.Store(1)
@@ -367,7 +371,7 @@ func TestEmulatorFaults(t *testing.T) {
 			p, err := producer.New(context.Background(), kinesisClient(cp.URL), producer.Config{
 				StreamName: stream, DisableAggregation: !agg, AggregationMaxSize: 1024, BatchMaxRecords: map[bool]int{true: 10, false: 25}[agg],
 				Linger: 5 * time.Millisecond, RetryBaseDelay: 20 * time.Millisecond, RetryMaxDelay: 500 * time.Millisecond,
-				RequestTimeout: timeout, ShardMapMinInterval: 50 * time.Millisecond,
+				RequestTimeout: timeout, ShardMapMinInterval: 50 * time.Millisecond, RecordTTL: ttl,
 				OnBatch: func(producer.BatchInfo) { calls.Add(1) },
 				OnResult: func(r *producer.Result) {
 					mu.Lock()
@@ -401,7 +405,7 @@ func TestEmulatorFaults(t *testing.T) {
 				cp.down.Store(false)
 			}()
 			putLoad(t, p, g, n, keys)
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			ctx, cancel := context.WithTimeout(context.Background(), ttl+time.Minute)
 			defer cancel()
 			if err := p.Flush(ctx); err != nil {
 				t.Fatal(err)
@@ -469,7 +473,17 @@ func TestEmulatorFaults(t *testing.T) {
 				t.Errorf("%d records lost silently, %d duplicates not explained by a lost answer", lost, unexplained)
 			}
 			if st.Failures != 0 {
-				t.Errorf("%d records failed within a 30 s TTL", st.Failures)
+				t.Errorf("%d records failed within a %v TTL", st.Failures, ttl)
+				logged := 0
+				for id, r := range results {
+					if r.Err != nil && logged < 3 {
+						logged++
+						t.Logf("record %v failed: %v", id, r.Err)
+						for _, a := range r.Attempts {
+							t.Logf("  attempt at %s, %v, for %s: %v", a.Start.Format("15:04:05.000"), a.Duration, a.ShardID, a.Err)
+						}
+					}
+				}
 			}
 		})
 	}
