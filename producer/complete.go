@@ -303,8 +303,9 @@ func (p *Producer) outdatedBy(e *entry, actual string) bool {
 // resolveMisrouted settles the aggregates that landed on another shard than
 // predicted, after the shard map was re-read if they said it was outdated:
 // one whose shard holds every user record in it is delivered; the user
-// records of the others are routed anew and sent again (a KCL consumer of that shard would drop them), or fail
-// when their TTL is over. What leaves the buffer is added to o.
+// records of the others are routed anew and sent again (a KCL consumer of
+// that shard would drop them), or fail when their TTL is over. What leaves
+// the buffer is added to o.
 func (p *Producer) resolveMisrouted(ms []misroute, o *outcome) {
 	now := time.Now()
 	p.mu.Lock()
