@@ -31,7 +31,8 @@ type ProcessorFactory func(shardID string) kcl.RecordProcessor
 //
 // Run returns an error wrapping [ErrConfig] for an invalid Config, or
 // wrapping [ErrLeaseTable] when the lease table cannot be created or read at
-// start. Otherwise it returns after ctx is cancelled: nil, or, when
+// start, or a [*FanOutError] (matching [ErrFanOut]) when the enhanced
+// fan-out consumer cannot be set up. Otherwise it returns after ctx is cancelled: nil, or, when
 // processors failed for good during the run, every [*kcl.ActionError]
 // joined (errors.Is(err, kcl.ErrProcessorFailed) holds). A processor that
 // fails for good stops only its own shard: its lease is released
@@ -64,6 +65,9 @@ func Run(ctx context.Context, cfg Config, factory ProcessorFactory) error {
 		}
 		w.log.Warn().Err(err).Msg("shard sync failed; retrying later")
 	}
+	if err := w.setupRetrieval(ctx); err != nil {
+		return err
+	}
 	return w.loop(ctx)
 }
 
@@ -76,6 +80,8 @@ type worker struct {
 	obs      observer
 	rng      *rand.Rand
 	lastSync time.Time
+	// consumerARN is the enhanced fan-out consumer; empty: poll.
+	consumerARN string
 
 	held   map[string]*held // by lease key; touched by the loop only
 	exited chan *held       // consumers that returned

@@ -283,7 +283,7 @@ func TestStreamOfConsumer(t *testing.T) {
 	for arn, want := range map[string]string{
 		testConsumer: "s1",
 		"arn:aws:kinesis:eu-west-1:1:stream/my.stream-2/consumer/x:1": "my.stream-2",
-		"nonsense": "",
+		"nonsense":                            "",
 		"arn:aws:kinesis:eu-west-1:1:stream/": "",
 	} {
 		if got := streamOfConsumer(arn); got != want {
