@@ -236,7 +236,7 @@ func (f *fanOut) fetch(from position) (fetched, bool) {
 					return fetched{}, false
 				}
 				if err == nil {
-					c.log.Debug().Str("from", f.cont).Msg("subscription ended; subscribing again")
+					c.log.Info().Str("after", f.cont).Msg("subscription ended; subscribing again")
 					continue
 				}
 				f.failures++

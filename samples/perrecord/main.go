@@ -6,7 +6,8 @@
 //     daemon's properties file (no flags);
 //   - natively, without Java: perrecord -native -stream S -app A [flags], one
 //     process for every shard, sharing the Java KCL's lease table (see
-//     package worker). perrecord -native -h lists the flags.
+//     package worker); -retrieval fanout -consumer NAME reads with enhanced
+//     fan-out. perrecord -native -h lists the flags.
 //
 // Environment:
 //
@@ -25,6 +26,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -160,6 +162,9 @@ func main() {
 	kinesisEndpoint := flag.String("kinesis-endpoint", "", "with -native: Kinesis endpoint URL (default: AWS)")
 	dynamoEndpoint := flag.String("dynamodb-endpoint", "", "with -native: DynamoDB endpoint URL (default: AWS)")
 	region := flag.String("region", "", "with -native: AWS region (default: from the AWS configuration, else us-east-1)")
+	retrieval := flag.String("retrieval", "", "with -native: fanout or polling (retrievalMode; default: fanout when -consumer is given)")
+	flag.StringVar(&cfg.ConsumerName, "consumer", "", "with -native: the enhanced fan-out consumer's name (consumerName; registered if absent)")
+	flag.BoolVar(&cfg.FanOutFallbackToPolling, "fanout-fallback", false, "with -native: poll when the fan-out consumer cannot be registered")
 	flag.Parse()
 
 	if !*native {
@@ -178,6 +183,7 @@ func main() {
 		return
 	}
 
+	cfg.RetrievalMode = worker.RetrievalMode(strings.ToUpper(*retrieval))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	awsCfg, err := config.LoadDefaultConfig(ctx)
