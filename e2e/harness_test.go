@@ -122,7 +122,7 @@ func setup() (func(), error) {
 		return nil, err
 	}
 	env.bin = filepath.Join(env.tmp, "bin")
-	for _, b := range [][2]string{{"standin", "./e2e/testdata/standin"}, {"producer", "./samples/producer"}} {
+	for _, b := range [][2]string{{"producer", "./samples/producer"}} {
 		if out, err := runIn(env.root, 3*time.Minute, nil, "go", "build", "-o", filepath.Join(env.bin, b[0]), b[1]); err != nil {
 			return nil, fmt.Errorf("go build %s: %v\n%s", b[1], err, out)
 		}
@@ -187,21 +187,15 @@ func setup() (func(), error) {
 }
 
 // chooseChild picks the record processor under test: $KCLGO_E2E_CHILD is
-// "standin", "batch", "perrecord", "kclpy" or a path to an executable;
-// unset means the SDK's batch sample if samples/batch exists, else the
-// stand-in in testdata/standin.
+// "batch", "perrecord", "kclpy" or a path to an executable; unset means
+// the SDK's batch sample (samples/batch).
 func chooseChild() error {
 	c := os.Getenv("KCLGO_E2E_CHILD")
 	if c == "" {
-		c = "standin"
-		if _, err := os.Stat(filepath.Join(env.root, "samples", "batch")); err == nil {
-			c = "batch"
-		}
+		c = "batch"
 	}
 	env.name = c
 	switch c {
-	case "standin":
-		env.child = filepath.Join(env.bin, "standin")
 	case "batch", "perrecord":
 		env.child = filepath.Join(env.bin, "kclgo-sample-"+c)
 		if out, err := runIn(env.root, 3*time.Minute, nil, "go", "build", "-o", env.child, "./samples/"+c); err != nil {

@@ -230,9 +230,12 @@ func (w *worker) takeLeases(ctx context.Context) {
 		h.mu.Unlock()
 	}
 	mine := 0
-	for _, h := range w.held {
-		if !h.isLost() {
+	for key, h := range w.held {
+		switch {
+		case !h.isLost():
 			mine++
+		case !h.running:
+			delete(w.held, key) // a finished lease taken by another worker
 		}
 	}
 	plan := w.obs.plan(w.cfg.WorkerID, now, w.cfg.FailoverTime, w.cfg.MaxLeasesForWorker, w.cfg.MaxLeasesToStealAtOneTime, w.rng)
