@@ -41,12 +41,13 @@ var retrievalModes = []string{"polling", "fanout"}
 
 // modeFlags are the perrecord -native flags of a retrieval mode: with
 // fanout, enhanced fan-out with a consumer named after the application,
-// through the fan-out proxy in front of kinesis-local.
+// through the fan-out proxy in front of kinesis-local, over HTTP/2 as to
+// Kinesis (see worker's package documentation).
 func modeFlags(ep endpoints, mode, app string) []string {
 	if mode != "fanout" {
 		return []string{"-retrieval", "polling"}
 	}
-	return []string{"-retrieval", "fanout", "-consumer", app + "-efo", "-kinesis-endpoint", ep.kinesisFanOut}
+	return []string{"-retrieval", "fanout", "-consumer", app + "-efo", "-kinesis-endpoint", ep.kinesisFanOut, "-kinesis-h2c"}
 }
 
 // checkFanOut checks that fan-out workers read by fan-out.

@@ -87,6 +87,15 @@
 // as polling, with its MillisBehindLatest; a closed shard's last event (no
 // ContinuationSequenceNumber, ChildShards) starts the lineage steps below.
 //
+// Kinesis serves SubscribeToShard over HTTP/2 only, and the SDK's client
+// speaks HTTP/2 to it (over TLS). Against an http:// endpoint (a local
+// emulator or proxy) the SDK speaks HTTP/1.1, over which the Go SDK v2
+// (1.48, smithy-go 1.28) loses about half of the subscriptions a moment
+// after they start ("use of closed network connection"); the worker
+// subscribes again without a gap, but give such a client an HTTP/2
+// transport (http.Protocols with SetUnencryptedHTTP2) when the endpoint
+// speaks h2c, as samples/perrecord's -kinesis-h2c does.
+//
 // # Shard lineage
 //
 // A child shard is processed only when every parent lease is at SHARD_END or

@@ -20,6 +20,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -46,6 +47,7 @@ func main() {
 	shards := flag.Int("shards", 4, "shards per stream")
 	idle := flag.Duration("idle", 200*time.Millisecond, "polling: IdleTimeBetweenReads (the KCL default is 1s; 200ms is the KCL 3 minimum)")
 	rounds := flag.Int("rounds", 1, "rounds of both modes, interleaved")
+	h2c := flag.Bool("h2c", true, "fan-out: speak HTTP/2 without TLS to the proxy, as the SDK speaks HTTP/2 to Kinesis (false: HTTP/1.1)")
 	flag.Parse()
 	if *kEP == "" || *fEP == "" || *dEP == "" {
 		fmt.Fprintln(os.Stderr, "latencybench: -kinesis, -fanout and -dynamodb are required")
@@ -58,7 +60,7 @@ func main() {
 			if mode == "fanout" {
 				ep = *fEP
 			}
-			lat, err := measure(mode, ep, *dEP, *records, *rate, *shards, *idle, r)
+			lat, err := measure(mode, ep, *dEP, *records, *rate, *shards, *idle, r, *h2c)
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "latencybench:", mode, err)
 				os.Exit(1)
@@ -80,11 +82,17 @@ func main() {
 }
 
 // measure runs one mode on a fresh stream and returns each record's latency.
-func measure(mode, kEP, dEP string, n, rate, shards int, idle time.Duration, round int) ([]time.Duration, error) {
+func measure(mode, kEP, dEP string, n, rate, shards int, idle time.Duration, round int, h2c bool) ([]time.Duration, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	creds := credentials.NewStaticCredentialsProvider("test", "test", "")
-	kc := kinesis.New(kinesis.Options{Region: "us-east-1", BaseEndpoint: aws.String(kEP), Credentials: creds})
+	ko := kinesis.Options{Region: "us-east-1", BaseEndpoint: aws.String(kEP), Credentials: creds}
+	if mode == "fanout" && h2c {
+		var p http.Protocols
+		p.SetUnencryptedHTTP2(true)
+		ko.HTTPClient = &http.Client{Transport: &http.Transport{Protocols: &p}}
+	}
+	kc := kinesis.New(ko)
 	dc := dynamodb.New(dynamodb.Options{Region: "us-east-1", BaseEndpoint: aws.String(dEP), Credentials: creds})
 	name := fmt.Sprintf("lat-%s-%d-%d", mode, os.Getpid(), round)
 	if _, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(int32(shards))}); err != nil {

@@ -56,14 +56,10 @@ func (f *childShardFixer) wrap(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
+		var req struct{ StreamName, StreamARN, ShardId, ShardIterator string }
+		if !peekJSON(w, r, &req) {
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		var req struct{ StreamName, StreamARN, ShardId, ShardIterator string }
-		_ = json.Unmarshal(body, &req)
 		c := &call{target: target, header: r.Header.Clone()}
 		switch target {
 		case "GetShardIterator":

@@ -1,7 +1,6 @@
 package h2c
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -74,14 +73,10 @@ func (f *fanOutFixer) wrap(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
+		var req struct{ ConsumerARN, ShardId string }
+		if !peekJSON(w, r, &req) {
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		var req struct{ ConsumerARN, ShardId string }
-		_ = json.Unmarshal(body, &req)
 		s := &subscription{stream: streamOfConsumer(req.ConsumerARN), shard: req.ShardId, header: r.Header.Clone()}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), subscribeKey{}, s)))
 	})

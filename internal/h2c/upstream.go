@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 )
@@ -43,4 +44,18 @@ func upstreamCall(ctx context.Context, client *http.Client, upstream *url.URL, f
 		return fmt.Errorf("%s: %s %s: %s", op, resp.Status, e.Type, e.Message)
 	}
 	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// peekJSON decodes the JSON body of a request about to be proxied into v
+// (a body that is not JSON leaves v alone) and puts the body back for the
+// proxy. It answers 502 and returns false if the body cannot be read.
+func peekJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return false
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	_ = json.Unmarshal(body, v)
+	return true
 }

@@ -23,6 +23,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -165,6 +166,7 @@ func main() {
 	retrieval := flag.String("retrieval", "", "with -native: fanout or polling (retrievalMode; default: fanout when -consumer is given)")
 	flag.StringVar(&cfg.ConsumerName, "consumer", "", "with -native: the enhanced fan-out consumer's name (consumerName; registered if absent)")
 	flag.BoolVar(&cfg.FanOutFallbackToPolling, "fanout-fallback", false, "with -native: poll when the fan-out consumer cannot be registered")
+	kinesisH2C := flag.Bool("kinesis-h2c", false, "with -native: speak HTTP/2 without TLS to an http:// -kinesis-endpoint (a local proxy), as the SDK speaks HTTP/2 to Kinesis")
 	flag.Parse()
 
 	if !*native {
@@ -199,6 +201,11 @@ func main() {
 	cfg.Kinesis = kinesis.NewFromConfig(awsCfg, func(o *kinesis.Options) {
 		if *kinesisEndpoint != "" {
 			o.BaseEndpoint = aws.String(*kinesisEndpoint)
+		}
+		if *kinesisH2C {
+			var p http.Protocols
+			p.SetUnencryptedHTTP2(true)
+			o.HTTPClient = &http.Client{Transport: &http.Transport{Protocols: &p}}
 		}
 	})
 	cfg.DynamoDB = dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
