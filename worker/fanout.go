@@ -92,7 +92,10 @@ func (w *worker) setupRetrieval(ctx context.Context) error {
 	}
 	arn, err := registerConsumer(ctx, cfg.Kinesis.(FanOutAPI), cfg)
 	if err != nil {
-		if cfg.FanOutFallbackToPolling && ctx.Err() == nil {
+		if ctx.Err() != nil {
+			return nil // Run was cancelled meanwhile: it shuts down without leases
+		}
+		if cfg.FanOutFallbackToPolling {
 			w.log.Warn().Err(err).Msg("enhanced fan-out unavailable; reading by polling (FanOutFallbackToPolling)")
 			return nil
 		}
@@ -252,6 +255,7 @@ func (f *fanOut) fetch(from position) (fetched, bool) {
 			}
 			f.failures = 0
 			v := &e.Value
+			c.h.tel.BehindLatest(c.ctx, v.MillisBehindLatest) // also for an event the processor never sees
 			end := v.ContinuationSequenceNumber == nil
 			f.pending = aws.ToString(v.ContinuationSequenceNumber)
 			if end {
