@@ -203,6 +203,9 @@ func (w *worker) renew(ctx context.Context, h *held) {
 		return
 	}
 	err := w.table.renew(ctx, h.key, w.cfg.WorkerID, h.lease.Counter)
+	if errors.Is(err, errConditionFailed) && w.appliedAnyway(ctx, h.key, h.lease.Counter, func(Lease) bool { return true }) {
+		err = nil
+	}
 	switch {
 	case err == nil:
 		h.lease.Counter++
