@@ -216,6 +216,7 @@ type fanOut struct {
 	cont     string // ContinuationSequenceNumber of the last event handed to the processor
 	pending  string // that of the event the last fetch returned
 	failures int
+	events   int // events of the current subscription
 }
 
 func (f *fanOut) fetch(from position) (fetched, bool) {
@@ -238,9 +239,12 @@ func (f *fanOut) fetch(from position) (fetched, bool) {
 				if c.lostNow() {
 					return fetched{}, false
 				}
-				if err == nil {
+				if err == nil && f.events > 0 {
 					c.log.Info().Str("after", f.cont).Msg("subscription ended; subscribing again")
 					continue
+				}
+				if err == nil {
+					err = errors.New("the subscription ended before its first event")
 				}
 				f.failures++
 				c.log.Info().Err(err).Int("attempt", f.failures).Msg("subscription failed; subscribing again")
@@ -254,6 +258,7 @@ func (f *fanOut) fetch(from position) (fetched, bool) {
 				continue // an event type this SDK does not know
 			}
 			f.failures = 0
+			f.events++
 			v := &e.Value
 			c.h.tel.BehindLatest(c.ctx, v.MillisBehindLatest) // also for an event the processor never sees
 			end := v.ContinuationSequenceNumber == nil
@@ -303,7 +308,7 @@ func (f *fanOut) subscribe(from position, policy backoff.Policy) bool {
 		ctx, cancel := context.WithCancel(c.ctx)
 		out, err := f.api.SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(f.arn), ShardId: aws.String(c.h.key), StartingPosition: pos})
 		if err == nil {
-			f.stream, f.cancel = out.GetStream(), cancel
+			f.stream, f.cancel, f.events = out.GetStream(), cancel, 0
 			c.log.Debug().Str("type", string(pos.Type)).Str("at", aws.ToString(pos.SequenceNumber)).Msg("subscribed")
 			return true
 		}
