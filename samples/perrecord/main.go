@@ -6,7 +6,8 @@
 //     daemon's properties file (no flags);
 //   - natively, without Java: perrecord -native -stream S -app A [flags], one
 //     process for every shard, sharing the Java KCL's lease table (see
-//     package worker). perrecord -native -h lists the flags.
+//     package worker); -retrieval fanout -consumer NAME reads with enhanced
+//     fan-out. perrecord -native -h lists the flags.
 //
 // Metrics (OpenTelemetry; none without these flags):
 //
@@ -28,9 +29,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -168,6 +171,10 @@ func main() {
 	kinesisEndpoint := flag.String("kinesis-endpoint", "", "with -native: Kinesis endpoint URL (default: AWS)")
 	dynamoEndpoint := flag.String("dynamodb-endpoint", "", "with -native: DynamoDB endpoint URL (default: AWS)")
 	region := flag.String("region", "", "with -native: AWS region (default: from the AWS configuration, else us-east-1)")
+	retrieval := flag.String("retrieval", "", "with -native: fanout or polling (retrievalMode; default: fanout when -consumer is given)")
+	flag.StringVar(&cfg.ConsumerName, "consumer", "", "with -native: the enhanced fan-out consumer's name (consumerName; registered if absent)")
+	flag.BoolVar(&cfg.FanOutFallbackToPolling, "fanout-fallback", false, "with -native: poll when the fan-out consumer cannot be registered")
+	kinesisH2C := flag.Bool("kinesis-h2c", false, "with -native: speak HTTP/2 without TLS to an http:// -kinesis-endpoint (a local proxy), as the SDK speaks HTTP/2 to Kinesis")
 	otlpURL := flag.String("otlp", "", "push metrics over OTLP/HTTP to this URL every 10 s, e.g. http://127.0.0.1:4318/v1/metrics")
 	promAddr := flag.String("prometheus", "", "with -native: serve Prometheus metrics on ADDR/metrics, e.g. 127.0.0.1:9464")
 	flag.Parse()
@@ -206,6 +213,7 @@ func main() {
 		return
 	}
 
+	cfg.RetrievalMode = worker.RetrievalMode(strings.ToUpper(*retrieval))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	awsCfg, err := config.LoadDefaultConfig(ctx)
@@ -221,6 +229,11 @@ func main() {
 	cfg.Kinesis = kinesis.NewFromConfig(awsCfg, func(o *kinesis.Options) {
 		if *kinesisEndpoint != "" {
 			o.BaseEndpoint = aws.String(*kinesisEndpoint)
+		}
+		if *kinesisH2C {
+			var p http.Protocols
+			p.SetUnencryptedHTTP2(true)
+			o.HTTPClient = &http.Client{Transport: &http.Transport{Protocols: &p}}
 		}
 	})
 	cfg.MeterProvider = mp
