@@ -31,31 +31,6 @@ func envInt(name string, def int) int {
 	return def
 }
 
-// loggingCheckpointer records each successful checkpoint in the record log.
-type loggingCheckpointer struct {
-	kcl.Checkpointer
-	shard *string
-	log   *recordlog.Log
-}
-
-// CheckpointAt implements the kcl interface of the same name.
-func (c loggingCheckpointer) CheckpointAt(ctx context.Context, seq string, sub int64) error {
-	if err := c.Checkpointer.CheckpointAt(ctx, seq, sub); err != nil {
-		return err
-	}
-	c.log.Checkpoint(*c.shard, seq, sub)
-	return c.log.Flush()
-}
-
-// Checkpoint implements the kcl interface of the same name.
-func (c loggingCheckpointer) Checkpoint(ctx context.Context) error {
-	if err := c.Checkpointer.Checkpoint(ctx); err != nil {
-		return err
-	}
-	c.log.Checkpoint(*c.shard, "", 0)
-	return c.log.Flush()
-}
-
 // sample wraps kcl.PerRecord to log checkpoints and to fail a batch on
 // request.
 type sample struct {
@@ -67,7 +42,7 @@ type sample struct {
 }
 
 func (s *sample) wrap(c kcl.Checkpointer) kcl.Checkpointer {
-	return loggingCheckpointer{Checkpointer: c, shard: &s.shard, log: s.log}
+	return recordlog.Checkpointer{Checkpointer: c, Shard: s.shard, Log: s.log}
 }
 
 // ProcessRecords implements the kcl interface of the same name.

@@ -14,18 +14,24 @@
 package recordlog
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strconv"
+	"sync"
+
+	"github.com/kclgo/kclgo/kcl"
 )
 
 // Env names the file to append to; unset means no log.
 const Env = "KCLGO_RECORD_LOG"
 
 // Log appends to the record log. The zero value (and a nil *Log) logs
-// nothing.
+// nothing. It is safe for concurrent use: a line buffered before Flush is
+// in the file when Flush returns, whichever goroutine buffered it.
 type Log struct {
 	f   *os.File
+	mu  sync.Mutex
 	buf []byte
 }
 
@@ -48,6 +54,8 @@ func (l *Log) Record(shard, partitionKey, seq string, sub int64, data []byte) {
 	if l == nil || l.f == nil {
 		return
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.buf = append(l.buf, "R\t"+shard+"\t"+partitionKey+"\t"+seq+"\t"...)
 	l.buf = strconv.AppendInt(l.buf, sub, 10)
 	l.buf = append(l.buf, '\t')
@@ -77,6 +85,8 @@ func (l *Log) Checkpoint(shard, seq string, sub int64) {
 	if l == nil || l.f == nil {
 		return
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.buf = append(l.buf, "C\t"+shard+"\t"+seq+"\t"...)
 	if seq != "" {
 		l.buf = strconv.AppendInt(l.buf, sub, 10)
@@ -86,7 +96,12 @@ func (l *Log) Checkpoint(shard, seq string, sub int64) {
 
 // Flush writes the buffered lines with one write call.
 func (l *Log) Flush() error {
-	if l == nil || l.f == nil || len(l.buf) == 0 {
+	if l == nil || l.f == nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.buf) == 0 {
 		return nil
 	}
 	_, err := l.f.Write(l.buf)
@@ -95,4 +110,30 @@ func (l *Log) Flush() error {
 		return fmt.Errorf("recordlog: %w", err)
 	}
 	return nil
+}
+
+// Checkpointer wraps a processor's Checkpointer to log each successful
+// checkpoint of Shard.
+type Checkpointer struct {
+	kcl.Checkpointer
+	Shard string
+	Log   *Log
+}
+
+// CheckpointAt implements the kcl interface of the same name.
+func (c Checkpointer) CheckpointAt(ctx context.Context, seq string, sub int64) error {
+	if err := c.Checkpointer.CheckpointAt(ctx, seq, sub); err != nil {
+		return err
+	}
+	c.Log.Checkpoint(c.Shard, seq, sub)
+	return c.Log.Flush()
+}
+
+// Checkpoint implements the kcl interface of the same name.
+func (c Checkpointer) Checkpoint(ctx context.Context) error {
+	if err := c.Checkpointer.Checkpoint(ctx); err != nil {
+		return err
+	}
+	c.Log.Checkpoint(c.Shard, "", 0)
+	return c.Log.Flush()
 }
