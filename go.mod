@@ -32,6 +32,9 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/sts v1.52.0 // indirect
 	github.com/mattn/go-colorable v0.1.14 // indirect
 	github.com/mattn/go-isatty v0.0.20
+	// Pinned: protocol/internal/fastjson links to its unexported AVX2 base64
+	// loop (go:linkname) and relies on behaviour that is not its API; see that
+	// package's doc. Upgrade only with TestAVX2Contract passing.
 	github.com/segmentio/asm v1.2.1
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 )

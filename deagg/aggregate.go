@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"unicode/utf8"
 
+	"github.com/kclgo/kclgo/internal/kinesislimits"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -14,21 +14,19 @@ const (
 	// MaxRecordSize is the default [Aggregator.MaxSize]: 1 MiB, the size
 	// limit of one Kinesis record as PutRecord counts it (data plus partition
 	// key).
-	MaxRecordSize = 1 << 20
+	MaxRecordSize = kinesislimits.MaxRecordSize
 	// KPLMaxSize is the KPL's default aggregation_max_size (51200 bytes), for
 	// [Aggregator.MaxSize].
 	KPLMaxSize = 51200
 	// MaxPartitionKeyLen is the longest partition key Kinesis accepts, in
 	// UTF-8 bytes.
-	MaxPartitionKeyLen = 256
+	MaxPartitionKeyLen = kinesislimits.MaxPartitionKeyLen
 	// AggregatePartitionKey is the partition key of every aggregate, as the
 	// KPL writes it; the aggregate's explicit hash key decides its shard.
 	AggregatePartitionKey = "a"
 
 	// overhead is the size of an aggregate around its protobuf body.
 	overhead = len(Magic) + md5.Size
-	// maxHashKey is 2^128-1, the largest explicit hash key.
-	maxHashKey = "340282366920938463463374607431768211455"
 )
 
 // Errors returned by [Aggregator.Add] for a user record it cannot take; they
@@ -36,10 +34,10 @@ const (
 var (
 	// ErrInvalidPartitionKey: empty, longer than MaxPartitionKeyLen bytes,
 	// or not valid UTF-8.
-	ErrInvalidPartitionKey = errors.New("invalid partition key")
+	ErrInvalidPartitionKey = kinesislimits.ErrPartitionKey
 	// ErrInvalidExplicitHashKey: not a decimal integer in [0, 2^128-1]
 	// written as Kinesis accepts it (no sign, no leading zero).
-	ErrInvalidExplicitHashKey = errors.New("invalid explicit hash key")
+	ErrInvalidExplicitHashKey = kinesislimits.ErrHashKey
 	// ErrRecordTooLarge: the user record would not fit MaxSize even alone
 	// in an aggregate.
 	ErrRecordTooLarge = errors.New("user record too large to aggregate")
@@ -170,32 +168,15 @@ func (a *Aggregator) maxSize() int {
 
 // validate checks a user record's keys as Kinesis and the KPL would.
 func validate(e Entry) error {
-	if n := len(e.PartitionKey); n == 0 || n > MaxPartitionKeyLen {
-		return fmt.Errorf("deagg: aggregate: %w: %d bytes, want 1 to %d", ErrInvalidPartitionKey, n, MaxPartitionKeyLen)
+	if !kinesislimits.PartitionKeyOK(e.PartitionKey) {
+		return fmt.Errorf("deagg: aggregate: %w", kinesislimits.CheckPartitionKey(e.PartitionKey))
 	}
-	if !utf8.ValidString(e.PartitionKey) {
-		return fmt.Errorf("deagg: aggregate: %w: %q is not valid UTF-8", ErrInvalidPartitionKey, e.PartitionKey)
-	}
-	if e.ExplicitHashKey != "" && !validHashKey(e.ExplicitHashKey) {
-		return fmt.Errorf("deagg: aggregate: %w: %q is not a decimal integer in [0, 2^128-1]",
-			ErrInvalidExplicitHashKey, e.ExplicitHashKey)
-	}
-	return nil
-}
-
-// validHashKey reports whether s is a decimal integer in [0, 2^128-1] in the
-// form Kinesis accepts: 0|[1-9][0-9]{0,38}.
-func validHashKey(s string) bool {
-	if len(s) == 0 || len(s) > len(maxHashKey) || (s[0] == '0' && len(s) > 1) {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
+	if e.ExplicitHashKey != "" {
+		if err := kinesislimits.CheckHashKey(e.ExplicitHashKey); err != nil {
+			return fmt.Errorf("deagg: aggregate: %w", err)
 		}
 	}
-	// Same length: decimal strings compare like their values.
-	return len(s) < len(maxHashKey) || s <= maxHashKey
+	return nil
 }
 
 // keyEntrySize is the size of one key table entry holding key.
@@ -300,7 +281,7 @@ func (a *Aggregator) complete() *AggregatedRecord {
 		out = protowire.AppendString(out, k)
 	}
 	out = append(out, a.records...)
-	sum := md5.Sum(out[len(Magic):])
+	sum := md5Sum(out[len(Magic):])
 	out = append(out, sum[:]...)
 
 	rec := &AggregatedRecord{

@@ -24,7 +24,7 @@ func verifiedBody(data []byte) ([]byte, bool) {
 		return nil, false
 	}
 	body := data[len(Magic) : len(data)-md5.Size]
-	sum := md5.Sum(body)
+	sum := md5Sum(body)
 	if !bytes.Equal(sum[:], data[len(data)-md5.Size:]) {
 		return nil, false
 	}

@@ -42,6 +42,8 @@ var env struct {
 	kcl3     endpoints
 	kcl1     endpoints
 	kcl3k    endpoints // KCL 3 with kinesalite (ChildShards added by the proxy) and moto's DynamoDB
+	native   endpoints // the native worker's stack: kinesis-local (h2c proxy for a daemon) and moto's DynamoDB
+	nativeDL endpoints // kinesis-local with dynalite
 }
 
 // endpoints of one local stack.
@@ -119,7 +121,7 @@ func setup() (func(), error) {
 		return nil, err
 	}
 	env.bin = filepath.Join(env.tmp, "bin")
-	for _, b := range [][2]string{{"standin", "./e2e/testdata/standin"}, {"producer", "./samples/producer"}} {
+	for _, b := range [][2]string{{"producer", "./samples/producer"}} {
 		if out, err := runIn(env.root, 3*time.Minute, nil, "go", "build", "-o", filepath.Join(env.bin, b[0]), b[1]); err != nil {
 			return nil, fmt.Errorf("go build %s: %v\n%s", b[1], err, out)
 		}
@@ -143,7 +145,7 @@ func setup() (func(), error) {
 	var ports []string
 	var stop func()
 	for attempt := 1; ; attempt++ {
-		ports, err = freePorts(5)
+		ports, err = freePorts(8)
 		if err != nil {
 			return nil, err
 		}
@@ -151,6 +153,7 @@ func setup() (func(), error) {
 			"KCLGO_STACK_DIR=" + filepath.Join(env.tmp, "stack"),
 			"MOTO_PORT=" + ports[0], "H2C_PORT=" + ports[1], "KINESALITE_PORT=" + ports[2], "DYNALITE_PORT=" + ports[3],
 			"KINESALITE_PROXY_PORT=" + ports[4],
+			"KINESIS_LOCAL_PORT=" + ports[5], "KINESIS_LOCAL_TLS_PORT=" + ports[6], "KINESIS_LOCAL_H2C_PORT=" + ports[7],
 		}
 		stackEnv := env.stackEnv
 		stop = func() {
@@ -159,6 +162,9 @@ func setup() (func(), error) {
 			}
 		}
 		out, err := runIn(env.root, 8*time.Minute, env.stackEnv, "bash", "scripts/localstack.sh", "up", "all")
+		if err == nil {
+			out, err = runIn(env.root, 8*time.Minute, env.stackEnv, "bash", "scripts/localstack.sh", "up", "native")
+		}
 		if err == nil {
 			break
 		}
@@ -172,25 +178,21 @@ func setup() (func(), error) {
 	env.kcl3 = endpoints{kinesis: loop + ports[1], kinesisHTTP1: loop + ports[0], dynamo: loop + ports[0]}
 	env.kcl1 = endpoints{kinesis: loop + ports[4], kinesisHTTP1: loop + ports[2], dynamo: loop + ports[3]}
 	env.kcl3k = endpoints{kinesis: loop + ports[4], kinesisHTTP1: loop + ports[2], dynamo: loop + ports[0]}
+	env.native = endpoints{kinesis: loop + ports[7], kinesisHTTP1: loop + ports[5], dynamo: loop + ports[0]}
+	env.nativeDL = endpoints{kinesis: loop + ports[7], kinesisHTTP1: loop + ports[5], dynamo: loop + ports[3]}
 	return stop, nil
 }
 
 // chooseChild picks the record processor under test: $KCLGO_E2E_CHILD is
-// "standin", "batch", "perrecord", "kclpy" or a path to an executable;
-// unset means the SDK's batch sample if samples/batch exists, else the
-// stand-in in testdata/standin.
+// "batch", "perrecord", "kclpy" or a path to an executable; unset means
+// the SDK's batch sample (samples/batch).
 func chooseChild() error {
 	c := os.Getenv("KCLGO_E2E_CHILD")
 	if c == "" {
-		c = "standin"
-		if _, err := os.Stat(filepath.Join(env.root, "samples", "batch")); err == nil {
-			c = "batch"
-		}
+		c = "batch"
 	}
 	env.name = c
 	switch c {
-	case "standin":
-		env.child = filepath.Join(env.bin, "standin")
 	case "batch", "perrecord":
 		env.child = filepath.Join(env.bin, "kclgo-sample-"+c)
 		if out, err := runIn(env.root, 3*time.Minute, nil, "go", "build", "-o", env.child, "./samples/"+c); err != nil {
@@ -507,10 +509,11 @@ func (d *daemon) dumpLog(n int) {
 
 // logLine is one line of a KCLGO_RECORD_LOG.
 type logLine struct {
-	kind      byte // 'R' record, 'C' checkpoint
+	kind      byte // 'R' record, 'C' checkpoint, 'I' initialize, 'L' lease lost
 	shard, pk string
 	seq, sub  string
-	index     int // position in the file
+	index     int   // position in the file
+	at        int64 // C and I lines of kclgo's samples: wall clock, ns
 }
 
 func readLog(t *testing.T, path string) []logLine {
@@ -541,6 +544,11 @@ func readLog(t *testing.T, path string) []logLine {
 			out = append(out, logLine{kind: 'R', shard: fs[1], pk: fs[2], seq: fs[3], sub: fs[4], index: len(out)})
 		case fs[0] == "C" && len(fs) == 4:
 			out = append(out, logLine{kind: 'C', shard: fs[1], seq: fs[2], sub: fs[3], index: len(out)})
+		case (fs[0] == "C" || fs[0] == "I") && len(fs) == 5: // with the time
+			ns, _ := strconv.ParseInt(fs[4], 10, 64)
+			out = append(out, logLine{kind: fs[0][0], shard: fs[1], seq: fs[2], sub: fs[3], index: len(out), at: ns})
+		case fs[0] == "L" && len(fs) == 2: // LeaseLost
+			out = append(out, logLine{kind: 'L', shard: fs[1], index: len(out)})
 		default:
 			t.Errorf("malformed record log line %q", s)
 		}

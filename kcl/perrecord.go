@@ -1,6 +1,9 @@
 package kcl
 
-import "context"
+import (
+	"context"
+	"fmt"
+)
 
 // CheckpointPolicy decides when [PerRecord] checkpoints. Package
 // checkpointer has the usual ones: every N records, every T, both, manual.
@@ -27,6 +30,10 @@ type CheckpointPolicy interface {
 // A checkpoint refused by the daemon is logged and processing goes on; the
 // next checkpoint covers the same records. Only at shard end is a failed
 // checkpoint an error.
+//
+// When ctx is done (the native worker lost the lease, or the conversation
+// with the daemon broke) ProcessRecords stops before the next record and
+// fails the batch: the rest of it is no longer this processor's to handle.
 type PerRecord struct {
 	// Handle processes one record. Returning true asks for a checkpoint
 	// right after this record.
@@ -76,6 +83,11 @@ func (p *PerRecord) ProcessRecords(ctx context.Context, in ProcessRecordsInput) 
 	p.resumeBatch, p.resumeAt = first, start
 	p.hold = false
 	for i := start; i < len(in.Records); i++ {
+		if ctx.Err() != nil {
+			// The lease was lost or the conversation broke: the rest of
+			// the batch is not ours to process.
+			return fmt.Errorf("kcl: batch abandoned after %d of %d records: %w", i-start, len(in.Records)-start, context.Cause(ctx))
+		}
 		r := in.Records[i]
 		want, err := p.Handle(ctx, r)
 		if err != nil && p.OnError != nil {

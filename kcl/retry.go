@@ -2,8 +2,9 @@ package kcl
 
 import (
 	"context"
-	"math/rand/v2"
 	"time"
+
+	"github.com/kclgo/kclgo/internal/backoff"
 )
 
 // RetryPolicy says how often and how fast to try an operation again: a
@@ -34,36 +35,10 @@ func DefaultProcessorRetry() RetryPolicy {
 }
 
 // backoff returns the wait before attempt number attempt+1 (attempt counts
-// from 1).
+// from 1): internal/backoff with full jitter.
 func (p RetryPolicy) backoff(attempt int) time.Duration {
-	limit := p.InitialBackoff
-	for i := 1; i < attempt && i < 32 && limit > 0; i++ { // 32 doublings: no overflow
-		limit *= 2
-		if p.MaxBackoff > 0 && limit >= p.MaxBackoff {
-			limit = p.MaxBackoff
-			break
-		}
-	}
-	if p.MaxBackoff > 0 && limit > p.MaxBackoff {
-		limit = p.MaxBackoff
-	}
-	if limit <= 0 {
-		return 0
-	}
-	return rand.N(limit) + 1
+	return backoff.Policy{Initial: p.InitialBackoff, Max: p.MaxBackoff, Jitter: backoff.Full}.Delay(attempt)
 }
 
-// sleep waits for d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+// sleep waits for d or until ctx is done (backoff.Sleep).
+func sleep(ctx context.Context, d time.Duration) error { return backoff.Sleep(ctx, d) }

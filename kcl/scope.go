@@ -132,8 +132,10 @@ func (c *checkpointScope) checkpoint(ctx context.Context, pos *Position) error {
 	if c.broken != nil {
 		return c.broken
 	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("kcl: checkpoint not sent: %w", err)
+	if ctx.Err() != nil {
+		// The cause, when the runtime gave one (the native worker: the
+		// lease was lost, matching ErrShutdown), else ctx.Err().
+		return fmt.Errorf("kcl: checkpoint not sent: %w", context.Cause(ctx))
 	}
 	at := ""
 	if pos != nil {

@@ -60,3 +60,40 @@ func (b *buffer) usage() (int64, int64) {
 	defer b.mu.Unlock()
 	return b.recs, b.bytes
 }
+
+// slab hands out userRecords and copies of small records' data from larger
+// allocations, under p.mu: two heap objects per Put become a few per
+// hundred, which the garbage collector notices. A chunk stays alive while
+// any record or data slice in it does, so memory held may exceed the
+// buffered bytes by a chunk per shard of retried records at most.
+type slab struct {
+	recs []userRecord // what is left of the current chunk
+	data []byte       // what is left of the current data arena
+}
+
+const (
+	slabRecords  = 128      // userRecords per chunk
+	slabDataSize = 32 << 10 // bytes per data arena
+	slabDataMax  = 1 << 10  // larger data gets an allocation of its own
+)
+
+// record returns a zero userRecord.
+func (s *slab) record() *userRecord {
+	if len(s.recs) == 0 {
+		s.recs = make([]userRecord, slabRecords)
+	}
+	r := &s.recs[0]
+	s.recs = s.recs[1:]
+	return r
+}
+
+// copy returns a copy of b (len(b) <= slabDataMax), with no spare capacity.
+func (s *slab) copy(b []byte) []byte {
+	if len(b) > len(s.data) {
+		s.data = make([]byte, slabDataSize)
+	}
+	d := s.data[:len(b):len(b)]
+	copy(d, b)
+	s.data = s.data[len(b):]
+	return d
+}

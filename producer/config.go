@@ -6,18 +6,19 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/kclgo/kclgo/deagg"
+	"github.com/kclgo/kclgo/internal/kinesislimits"
 )
 
 // Service limits of PutRecords.
 const (
 	// MaxBatchRecords is the most entries one PutRecords call may carry.
-	MaxBatchRecords = 500
+	MaxBatchRecords = kinesislimits.MaxBatchRecords
 	// MaxBatchBytes is the most bytes (data plus partition keys) one
 	// PutRecords call may carry: 5 MiB.
-	MaxBatchBytes = 5 << 20
+	MaxBatchBytes = kinesislimits.MaxBatchBytes
 	// MaxRecordSize is the largest record Kinesis accepts: 1 MiB of data
 	// plus partition key.
-	MaxRecordSize = deagg.MaxRecordSize
+	MaxRecordSize = kinesislimits.MaxRecordSize
 )
 
 // Client is the part of *kinesis.Client the producer uses. Tests may pass a
@@ -79,13 +80,19 @@ type Config struct {
 	// failed before one attempt. Zero means 30 s (the KPL's record_ttl).
 	RecordTTL time.Duration
 	// RetryBaseDelay is the first retry's backoff; each further attempt
-	// doubles it, with jitter. Zero means 100 ms.
+	// doubles it, with jitter (each wait between half and all of its
+	// limit). A failed entry waits its own backoff, counted by its own
+	// failures, while the rest of its shard goes on; throttling
+	// (ProvisionedThroughputExceededException and the like) holds the whole
+	// shard back, counted by its consecutive throttled calls. Zero means
+	// 100 ms.
 	RetryBaseDelay time.Duration
 	// RetryMaxDelay caps the backoff. Zero means 3 s.
 	RetryMaxDelay time.Duration
-	// RequestTimeout bounds one PutRecords or ListShards call, including
-	// the retries the SDK client makes on its own (its retryer, which the
-	// producer's retries come on top of). Zero means 10 s.
+	// RequestTimeout bounds one PutRecords or ListShards call. For
+	// PutRecords the producer turns the SDK client's retryer off (every
+	// request is one attempt, retried by the producer); ListShards keeps the
+	// client's retryer, inside this bound. Zero means 10 s.
 	RequestTimeout time.Duration
 	// ShardMapMinInterval is the least time between two shard-map refreshes
 	// triggered by misrouted puts. Zero means 1 s.
@@ -96,6 +103,12 @@ type Config struct {
 	// return quickly. When nil, failed records are kept and returned by
 	// Close in its *CloseError.
 	OnFailure func(*FailedRecord)
+	// OnResult, when set, receives the outcome of every user record,
+	// delivered or failed, with its Tag (see PutRecord), where Kinesis stored
+	// it and every attempt. Same calling rules as OnFailure (which is still
+	// called for failed records when both are set). When nil, no result is
+	// built: the producer keeps only an attempt count per record.
+	OnResult func(*Result)
 	// OnBatch, when set, is called after every PutRecords call (a hook for a
 	// metrics library). Same calling rules as OnFailure.
 	OnBatch func(BatchInfo)

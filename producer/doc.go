@@ -25,14 +25,41 @@
 //
 // # Failures
 //
-// Entries that PutRecords rejects (throttling, internal failures) or calls
-// that fail are retried with exponential backoff and jitter until
-// [Config.RecordTTL] after the record was Put. A record that finally fails is
-// reported as a [*FailedRecord] (its partition key, explicit hash key, data and
-// the cause) to [Config.OnFailure], and counted in the error [Producer.Close]
-// returns; nothing accepted by Put is dropped without such a report. Delivery
+// Entries that PutRecords rejects and calls that fail are retried with
+// exponential backoff and jitter until [Config.RecordTTL] after the record was
+// Put. What slows down what depends on the error:
+//
+//   - Throttling — an entry's ProvisionedThroughputExceededException, or a
+//     call failing with ProvisionedThroughputExceededException,
+//     ThrottlingException, LimitExceededException or KMSThrottlingException —
+//     says the shard is over its limits: the whole shard waits (its backoff
+//     grows with each consecutive throttled call) before any of its records
+//     is sent again.
+//   - Any other failure — an entry's InternalFailure, a 5xx, a reset
+//     connection, a timeout — retries only the entries concerned, each after
+//     its own backoff, which grows with that entry's failures; the rest of the
+//     shard is sent on as usual. So a few failing entries cost their own
+//     retries, not the shard's throughput.
+//   - Permanent errors (a missing stream, access denied, validation, KMS
+//     key problems) fail the records at once.
+//
+// The producer owns the retries of PutRecords: it turns the SDK client's
+// retryer off for those calls, so every request is an attempt it counts.
+//
+// A record that finally fails is
+// reported as a [*FailedRecord] (its partition key, explicit hash key, data,
+// tag and the cause) to [Config.OnFailure], and counted in the error
+// [Producer.Close] returns; nothing accepted by Put is dropped without such a
+// report. [Producer.Flush] returns only after those reports were made. Delivery
 // is at least once: a retried call whose first attempt did reach Kinesis, or
 // an aggregate re-sent after landing on an unexpected shard, may be read twice.
+//
+// # Results per record
+//
+// [Producer.PutRecord] takes a [Record] with a Tag of the caller's; with
+// [Config.OnResult] set, every record's [Result] comes back with that tag:
+// delivered (shard, sequence and sub-sequence number) or failed (the cause),
+// with every attempt. Without OnResult nothing of this is built.
 //
 // An aggregate that lands on a shard other than the one predicted (the stream
 // was resharded) makes the producer re-read the shard map. If the shard it

@@ -2,7 +2,6 @@ package producer_test
 
 import (
 	"context"
-	"math/big"
 	"testing"
 	"time"
 
@@ -49,18 +48,7 @@ func TestEmulatorReshard(t *testing.T) {
 	if err := p.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	shards, err := c.ListShards(context.Background(), &kinesis.ListShardsInput{StreamName: aws.String(stream)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s0 := shards.Shards[0]
-	start, _ := new(big.Int).SetString(aws.ToString(s0.HashKeyRange.StartingHashKey), 10)
-	end, _ := new(big.Int).SetString(aws.ToString(s0.HashKeyRange.EndingHashKey), 10)
-	mid := new(big.Int).Rsh(new(big.Int).Add(start, end), 1)
-	if _, err := c.SplitShard(context.Background(), &kinesis.SplitShardInput{StreamName: aws.String(stream),
-		ShardToSplit: s0.ShardId, NewStartingHashKey: aws.String(mid.String())}); err != nil {
-		t.Fatal(err)
-	}
+	splitFirstShard(t, c, stream)
 	if p2, err = producer.New(context.Background(), c, cfg); err != nil {
 		t.Fatal(err)
 	}

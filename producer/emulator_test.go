@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -142,12 +143,25 @@ func createStream(tb testing.TB, c *kinesis.Client, shards int) string {
 // sequence order.
 func readAll(tb testing.TB, c *kinesis.Client, stream string) []deagg.UserRecord {
 	tb.Helper()
+	var all []deagg.UserRecord
+	readShards(tb, c, stream, func(_ types.Shard, recs []deagg.Record) {
+		var err error
+		if all, err = deagg.AppendUserRecords(all, recs); err != nil {
+			tb.Fatalf("deaggregate: %v", err)
+		}
+	})
+	return all
+}
+
+// readShards reads every shard (closed ones included) from the start and
+// hands each GetRecords page to fn.
+func readShards(tb testing.TB, c *kinesis.Client, stream string, fn func(types.Shard, []deagg.Record)) {
+	tb.Helper()
 	ctx := context.Background()
 	shards, err := c.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String(stream)})
 	if err != nil {
 		tb.Fatalf("ListShards: %v", err)
 	}
-	var all []deagg.UserRecord
 	for _, s := range shards.Shards {
 		it, err := c.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String(stream),
 			ShardId: s.ShardId, ShardIteratorType: types.ShardIteratorTypeTrimHorizon})
@@ -164,17 +178,31 @@ func readAll(tb testing.TB, c *kinesis.Client, stream string) []deagg.UserRecord
 			for i, r := range out.Records {
 				recs[i] = deagg.Record{Data: r.Data, PartitionKey: aws.ToString(r.PartitionKey), SequenceNumber: aws.ToString(r.SequenceNumber)}
 			}
-			all, err = deagg.AppendUserRecords(all, recs)
-			if err != nil {
-				tb.Fatalf("deaggregate: %v", err)
-			}
+			fn(s, recs)
 			if len(out.Records) == 0 {
 				break
 			}
 			iter = out.NextShardIterator
 		}
 	}
-	return all
+}
+
+// splitFirstShard splits the stream's first shard in two halves.
+func splitFirstShard(tb testing.TB, c *kinesis.Client, stream string) {
+	tb.Helper()
+	ctx := context.Background()
+	shards, err := c.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String(stream)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s0 := shards.Shards[0]
+	start, _ := new(big.Int).SetString(aws.ToString(s0.HashKeyRange.StartingHashKey), 10)
+	end, _ := new(big.Int).SetString(aws.ToString(s0.HashKeyRange.EndingHashKey), 10)
+	mid := new(big.Int).Rsh(new(big.Int).Add(start, end), 1)
+	if _, err := c.SplitShard(ctx, &kinesis.SplitShardInput{StreamName: aws.String(stream),
+		ShardToSplit: s0.ShardId, NewStartingHashKey: aws.String(mid.String())}); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 func TestEmulatorSmoke(t *testing.T) {

@@ -44,10 +44,13 @@ type FailedRecord struct {
 	PartitionKey    string
 	ExplicitHashKey string
 	Data            []byte
-	// Attempts is the number of PutRecords calls that carried it.
+	// Attempts is the number of PutRecords requests that carried it (the
+	// SDK's retryer is off for PutRecords, so none is hidden).
 	Attempts int
 	// Err is the cause.
 	Err error
+	// Tag is the record's Record.Tag (nil for Put and PutWithHashKey).
+	Tag any
 }
 
 // Error implements error.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -68,4 +69,47 @@ func Example_sdk() {
 			log.Printf("lost %s: %v", fr.PartitionKey, fr.Err)
 		}
 	}
+}
+
+// ExampleProducer_PutRecord follows each record to its outcome: the Tag
+// given to PutRecord comes back in OnResult with the shard, sequence number
+// and sub-sequence number of a delivered record, or the error of a failed
+// one, and every attempt.
+func ExampleProducer_PutRecord() {
+	ctx := context.Background()
+	outcome := map[string]string{} // order id -> where it went
+	var mu sync.Mutex
+	p, err := producer.New(ctx, newFake(2), producer.Config{
+		StreamName: "orders",
+		OnResult: func(r *producer.Result) {
+			mu.Lock()
+			defer mu.Unlock()
+			if r.Err != nil {
+				outcome[r.Tag.(string)] = "failed: " + r.Err.Error()
+				return
+			}
+			outcome[r.Tag.(string)] = fmt.Sprintf("%s sequence number %s/%d after %d attempt(s)",
+				r.ShardID, r.SequenceNumber, r.SubSequenceNumber, len(r.Attempts))
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, id := range []string{"order-1", "order-2", "order-3"} {
+		rec := producer.Record{PartitionKey: "customer-7", Data: []byte(`{"total":12}`), Tag: id}
+		if err := p.PutRecord(ctx, rec); err != nil {
+			log.Fatal(err)
+		}
+	}
+	if err := p.Flush(ctx); err != nil { // every OnResult has returned
+		log.Fatal(err)
+	}
+	for _, id := range []string{"order-1", "order-2", "order-3"} {
+		fmt.Println(id, outcome[id])
+	}
+	_ = p.Close(ctx)
+	// Output:
+	// order-1 shardId-000000000000 sequence number 1/0 after 1 attempt(s)
+	// order-2 shardId-000000000000 sequence number 1/1 after 1 attempt(s)
+	// order-3 shardId-000000000000 sequence number 1/2 after 1 attempt(s)
 }

@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -32,6 +33,12 @@ type fakeKinesis struct {
 	lostAck func(call int) error
 	// block, when set, makes PutRecords wait until it is closed or ctx ends.
 	block chan struct{}
+	// latency, when set, is how long every PutRecords call takes.
+	latency time.Duration
+	// listBlock, when set, makes ListShards wait until it is closed;
+	// listCalls counts ListShards calls.
+	listBlock chan struct{}
+	listCalls int
 }
 
 type fakeShard struct {
@@ -93,6 +100,15 @@ func (f *fakeKinesis) PutRecords(ctx context.Context, in *kinesis.PutRecordsInpu
 	f.calls++
 	block := f.block
 	f.mu.Unlock()
+	if f.latency > 0 {
+		t := time.NewTimer(f.latency)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		}
+	}
 	if block != nil {
 		select {
 		case <-block:
@@ -139,7 +155,18 @@ func (f *fakeKinesis) PutRecords(ctx context.Context, in *kinesis.PutRecordsInpu
 }
 
 // ListShards returns two shards a page, as a real stream pages its shards.
-func (f *fakeKinesis) ListShards(_ context.Context, in *kinesis.ListShardsInput, _ ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error) {
+func (f *fakeKinesis) ListShards(ctx context.Context, in *kinesis.ListShardsInput, _ ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error) {
+	f.mu.Lock()
+	f.listCalls++
+	block := f.listBlock
+	f.mu.Unlock()
+	if block != nil {
+		select {
+		case <-block:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	from := 0

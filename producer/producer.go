@@ -41,6 +41,8 @@ type Producer struct {
 	outstanding map[uint64]int  // undelivered records by generation
 	progress    chan struct{}   // closed and replaced when records finish
 	failed      []*FailedRecord // when OnFailure is nil
+	keys        keyCache
+	slab        slab
 
 	stats stats
 }
@@ -88,34 +90,54 @@ func New(ctx context.Context, client Client, cfg Config) (*Producer, error) {
 // means the record is accepted: it will be delivered or reported failed.
 // An invalid record is refused with an error matching ErrInvalidRecord.
 func (p *Producer) Put(ctx context.Context, partitionKey string, data []byte) error {
-	return p.put(ctx, partitionKey, "", data)
+	return p.put(ctx, &Record{PartitionKey: partitionKey, Data: data})
 }
 
 // PutWithHashKey is Put with an explicit hash key (a decimal integer in
 // [0, 2^128-1]) that decides the shard instead of the partition key.
 func (p *Producer) PutWithHashKey(ctx context.Context, partitionKey, explicitHashKey string, data []byte) error {
-	return p.put(ctx, partitionKey, explicitHashKey, data)
+	return p.put(ctx, &Record{PartitionKey: partitionKey, ExplicitHashKey: explicitHashKey, Data: data})
 }
 
-func (p *Producer) put(ctx context.Context, pk, ehk string, data []byte) error {
-	h, err := validate(pk, ehk, data)
+// PutRecord is Put for a Record: its Tag comes back in the record's Result
+// (Config.OnResult) and, if it fails, its FailedRecord, so the caller
+// learns what became of this very record.
+func (p *Producer) PutRecord(ctx context.Context, r Record) error {
+	return p.put(ctx, &r)
+}
+
+func (p *Producer) put(ctx context.Context, rec *Record) error {
+	pk := rec.PartitionKey
+	h, err := validate(pk, rec.ExplicitHashKey, rec.Data)
 	if err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("producer: put partition key %q: %w", pk, err)
 	}
-	r := &userRecord{pk: pk, ehk: ehk, data: append([]byte(nil), data...), hash: h}
-	if err := p.buf.acquire(ctx, r.size(), p.closedCh); err != nil {
+	size := int64(len(pk) + len(rec.Data))
+	var data []byte
+	if len(rec.Data) > slabDataMax {
+		data = append([]byte(nil), rec.Data...) // copied outside the lock
+	}
+	if err := p.buf.acquire(ctx, size, p.closedCh); err != nil {
 		return fmt.Errorf("producer: put partition key %q: %w", pk, err)
 	}
 	now := time.Now()
-	r.added, r.deadline = now, now.Add(p.cfg.RecordTTL)
 	p.mu.Lock()
 	if p.closing {
 		p.mu.Unlock()
-		p.buf.release(1, r.size())
+		p.buf.release(1, size)
 		return fmt.Errorf("producer: put partition key %q: %w", pk, ErrClosed)
+	}
+	r := p.slab.record()
+	*r = userRecord{pk: pk, ehk: rec.ExplicitHashKey, data: data, hash: h, tag: rec.Tag,
+		added: now, deadline: now.Add(p.cfg.RecordTTL)}
+	if data == nil {
+		r.data = p.slab.copy(rec.Data)
+	}
+	if r.ehk == "" {
+		r.hash = p.keys.hash(pk)
 	}
 	r.gen = p.gen
 	p.outstanding[r.gen]++
@@ -130,7 +152,8 @@ func (p *Producer) put(ctx context.Context, pk, ehk string, data []byte) error {
 }
 
 // Flush sends every record Put before it was called and waits until each is
-// delivered or reported failed, or ctx ends (ctx.Err is returned; the
+// delivered or reported failed (OnFailure and OnResult have returned for
+// it), or ctx ends (ctx.Err is returned; the
 // records stay buffered). It returns nil even if records failed: those go to
 // OnFailure or Close.
 func (p *Producer) Flush(ctx context.Context) error {
@@ -200,44 +223,21 @@ func (p *Producer) Close(ctx context.Context) error {
 func (p *Producer) abort(cause error) {
 	p.mu.Lock()
 	p.aborted = true
-	var failed []*FailedRecord
-	var n, bytes int64
+	var o outcome
 	for _, s := range p.order {
 		p.closeAggregate(s)
-		for _, e := range s.takeReady() {
+		for _, e := range s.takeAll() {
+			err := fmt.Errorf("%w before delivery: %w", ErrClosed, cause)
+			if e.lastErr != nil {
+				err = fmt.Errorf("%w before delivery: %w (last attempt: %w)", ErrClosed, cause, e.lastErr)
+			}
 			for _, r := range e.recs {
-				n++
-				bytes += r.size()
-				if p.outstanding[r.gen]--; p.outstanding[r.gen] == 0 {
-					delete(p.outstanding, r.gen)
-				}
-				err := fmt.Errorf("%w before delivery: %w", ErrClosed, cause)
-				if e.lastErr != nil {
-					err = fmt.Errorf("%w before delivery: %w (last attempt: %w)", ErrClosed, cause, e.lastErr)
-				}
-				failed = append(failed, &FailedRecord{PartitionKey: r.pk, ExplicitHashKey: r.ehk, Data: r.data, Attempts: r.attempts, Err: err})
+				p.fail(&o, e, r, err)
 			}
 		}
 	}
-	p.settle(n, bytes, failed)
 	p.mu.Unlock()
 	p.abortSend()
-	p.report(failed)
-}
-
-// settle accounts for n records (bytes in all) that left the buffer,
-// delivered or failed: it frees their room, wakes Puts and Flushes waiting
-// for progress, and keeps the failed ones for Close when there is no
-// OnFailure callback. The caller holds p.mu.
-func (p *Producer) settle(n, bytes int64, failed []*FailedRecord) {
-	if n > 0 {
-		p.pressure.Store(false) // a Put still waiting sets it again
-		p.buf.release(n, bytes)
-		close(p.progress)
-		p.progress = make(chan struct{})
-	}
-	p.stats.failures.Add(int64(len(failed)))
-	if p.cfg.OnFailure == nil {
-		p.failed = append(p.failed, failed...)
-	}
+	p.report(&o)
+	p.settle(&o)
 }

@@ -515,14 +515,24 @@ func TestPutBlockedReturnsOnClose(t *testing.T) {
 
 // BenchmarkPut measures the producer's own cost per record against the
 // in-memory fake (no network): 256-byte records, 1000 partition keys,
-// 4 shards, delivered by Close.
+// 4 shards, delivered by Close. The "+results" cases put with PutRecord and
+// a Tag and receive every Result in OnResult: the cost of asking for
+// per-record outcomes, against the same mode without.
 func BenchmarkPut(b *testing.B) {
+	var results atomic.Int64
+	onResult := func(r *producer.Result) {
+		if r.Err == nil && r.Tag != nil {
+			results.Add(1)
+		}
+	}
 	for _, bc := range []struct {
 		name string
 		cfg  producer.Config
 	}{
 		{"aggregated", producer.Config{}},
+		{"aggregated+results", producer.Config{OnResult: onResult}},
 		{"plain", producer.Config{DisableAggregation: true}},
+		{"plain+results", producer.Config{DisableAggregation: true, OnResult: onResult}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			f := newFake(4)
@@ -537,12 +547,19 @@ func BenchmarkPut(b *testing.B) {
 				keys[i] = fmt.Sprint("key-", i)
 			}
 			data := make([]byte, 256)
+			withTag := cfg.OnResult != nil
 			b.SetBytes(int64(len(data)))
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				i := 0
 				for pb.Next() {
-					if err := p.Put(context.Background(), keys[i%len(keys)], data); err != nil {
+					var err error
+					if withTag {
+						err = p.PutRecord(context.Background(), producer.Record{PartitionKey: keys[i%len(keys)], Data: data, Tag: i})
+					} else {
+						err = p.Put(context.Background(), keys[i%len(keys)], data)
+					}
+					if err != nil {
 						b.Error(err)
 						return
 					}

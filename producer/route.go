@@ -17,6 +17,8 @@ type userRecord struct {
 	deadline time.Time
 	gen      uint64
 	attempts int
+	tag      any       // the caller's, for Result and FailedRecord
+	history  []Attempt // in entries it left, only when Config.OnResult is set
 }
 
 func (r *userRecord) size() int64 { return int64(len(r.data) + len(r.pk)) }
@@ -26,9 +28,15 @@ type entry struct {
 	pk, ehk string
 	data    []byte
 	recs    []*userRecord
+	one     [1]*userRecord // recs of a plain entry, without an allocation
 	agg     bool
 	shard   *shard // the shard it was sent for
 	lastErr error
+	// attempts counts the failed sends of this entry; notBefore is when it
+	// may be sent again (its own backoff, see shard.delayed).
+	attempts  int
+	notBefore time.Time
+	history   []Attempt // only when Config.OnResult is set
 }
 
 func (e *entry) size() int { return len(e.data) + len(e.pk) }
@@ -42,9 +50,12 @@ type shard struct {
 	ready    []*entry      // complete entries waiting to be sent
 	readyB   int           // their bytes
 	total    *readyTotals  // the producer's, updated with ready
+	delayed  []*entry      // failed entries waiting for their notBefore, in order
 	inflight bool
+	// retryAt holds the whole shard back after it was throttled; attempts
+	// counts its consecutive throttled calls, for that backoff.
 	retryAt  time.Time
-	attempts int // consecutive failed calls, for backoff
+	attempts int
 	stale    bool
 }
 
@@ -57,15 +68,6 @@ func (s *shard) push(e *entry) {
 	s.readyB += e.size()
 	s.total.n++
 	s.total.bytes += e.size()
-}
-
-// pushFront puts es before the ready entries.
-func (s *shard) pushFront(es []*entry) {
-	s.ready = append(es, s.ready...)
-	b := entriesSize(es)
-	s.readyB += b
-	s.total.n += len(es)
-	s.total.bytes += b
 }
 
 // take removes and returns the first n ready entries.
@@ -91,9 +93,39 @@ func entriesSize(es []*entry) int {
 	return n
 }
 
-func (s *shard) empty() bool { return len(s.pending) == 0 && len(s.ready) == 0 }
+func (s *shard) empty() bool { return len(s.pending) == 0 && len(s.ready) == 0 && len(s.delayed) == 0 }
 
-// oldest is when the oldest record waiting in s was Put.
+// lingering reports whether s has records that were never sent (in its
+// aggregate or ready entries).
+func (s *shard) lingering() bool { return len(s.pending) > 0 || len(s.ready) > 0 }
+
+// takeDelayed removes and returns the delayed entries due at now that fit,
+// in order; fit is asked for each and told which it takes.
+func (s *shard) takeDelayed(now time.Time, fit func(*entry) bool) []*entry {
+	var took []*entry
+	keep := s.delayed[:0]
+	for _, e := range s.delayed {
+		if !e.notBefore.After(now) && fit(e) {
+			took = append(took, e)
+		} else {
+			keep = append(keep, e)
+		}
+	}
+	clear(s.delayed[len(keep):])
+	s.delayed = keep
+	return took
+}
+
+// takeAll removes and returns every entry of s but its open aggregate:
+// delayed ones first, then ready ones.
+func (s *shard) takeAll() []*entry {
+	es := s.delayed
+	s.delayed = nil
+	return append(es, s.takeReady()...)
+}
+
+// oldest is when the oldest record waiting in s was Put, among the records
+// never sent (s.lingering must be true).
 func (s *shard) oldest() time.Time {
 	if len(s.ready) > 0 {
 		return s.ready[0].recs[0].added
@@ -105,7 +137,7 @@ func (s *shard) oldest() time.Time {
 // should look: the shard was empty (a new linger deadline) or a batch filled.
 func (p *Producer) route(r *userRecord) bool {
 	s := p.order[p.smap.find(r.hash)]
-	wasEmpty := s.empty()
+	wasEmpty := !s.lingering()
 	readyBefore := len(s.ready)
 	if p.cfg.DisableAggregation {
 		s.push(plainEntry(r))
@@ -122,7 +154,7 @@ func (p *Producer) route(r *userRecord) bool {
 		default:
 			if done != nil {
 				s.push(aggEntry(done, s.pending))
-				s.pending = nil
+				s.pending = make([]*userRecord, 0, len(s.pending)) // the next one is likely as long
 			}
 			s.pending = append(s.pending, r)
 		}
@@ -140,7 +172,10 @@ func (p *Producer) closeAggregate(s *shard) {
 }
 
 func plainEntry(r *userRecord) *entry {
-	return &entry{pk: r.pk, ehk: r.ehk, data: r.data, recs: []*userRecord{r}}
+	e := &entry{pk: r.pk, ehk: r.ehk, data: r.data}
+	e.one[0] = r
+	e.recs = e.one[:]
+	return e
 }
 
 // aggEntry makes an entry of an aggregate of recs; a single record is sent

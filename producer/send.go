@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -61,32 +60,49 @@ func (p *Producer) dispatch(now time.Time) time.Time {
 	}
 	var next time.Time
 	for _, s := range p.order {
-		if s.inflight || s.empty() {
+		if s.inflight {
 			continue
 		}
-		t := s.oldest().Add(p.cfg.Linger)
-		if force {
-			t = now
-		}
-		if s.retryAt.After(t) {
-			t = s.retryAt
-		}
-		if next.IsZero() || t.Before(next) {
+		if t := p.dueAt(s, now, force); !t.IsZero() && (next.IsZero() || t.Before(next)) {
 			next = t
 		}
 	}
 	return next
 }
 
+// dueAt returns when s next has something to send, zero when nothing:
+// records never sent are due Linger after the oldest was Put (at once with
+// force), a failed entry at its notBefore, and nothing before the shard's
+// throttling backoff ends. Under p.mu.
+func (p *Producer) dueAt(s *shard, now time.Time, force bool) time.Time {
+	var t time.Time
+	if s.lingering() {
+		t = s.oldest().Add(p.cfg.Linger)
+		if force {
+			t = now
+		}
+	}
+	for _, e := range s.delayed {
+		if t.IsZero() || e.notBefore.Before(t) {
+			t = e.notBefore
+		}
+	}
+	if !t.IsZero() && s.retryAt.After(t) {
+		t = s.retryAt
+	}
+	return t
+}
+
 // buildBatch takes the entries of one PutRecords call, under p.mu.
-// With force, every shard's records are due.
+// With force, every shard's records are due. A batch is sent when some
+// shard is due, or when the ready entries fill a call.
 func (p *Producer) buildBatch(now time.Time, force bool) []*entry {
 	due, readyN, readyB := false, 0, 0
 	for _, s := range p.order {
 		if s.inflight || s.empty() || s.retryAt.After(now) {
 			continue
 		}
-		if force || !s.oldest().Add(p.cfg.Linger).After(now) {
+		if t := p.dueAt(s, now, force); !t.After(now) {
 			due = true
 			break
 		}
@@ -98,27 +114,34 @@ func (p *Producer) buildBatch(now time.Time, force bool) []*entry {
 	}
 	var batch []*entry
 	bytes := 0
+	fit := func(e *entry) bool {
+		if len(batch) >= p.cfg.BatchMaxRecords || (len(batch) > 0 && bytes+e.size() > p.cfg.BatchMaxBytes) {
+			return false
+		}
+		batch = append(batch, e)
+		bytes += e.size()
+		return true
+	}
 	n := len(p.order)
 	for k := 0; k < n && len(batch) < p.cfg.BatchMaxRecords; k++ {
 		s := p.order[(p.rr+k)%n]
 		if s.inflight || s.empty() || s.retryAt.After(now) {
 			continue
 		}
-		if force || !s.oldest().Add(p.cfg.Linger).After(now) {
+		before := len(batch)
+		s.takeDelayed(now, fit) // retries first: they are the oldest
+		if s.lingering() && (force || !s.oldest().Add(p.cfg.Linger).After(now)) {
 			p.closeAggregate(s)
 		}
-		took, tookB := 0, 0
-		for took < len(s.ready) && len(batch)+took < p.cfg.BatchMaxRecords &&
-			(len(batch)+took == 0 || bytes+tookB+s.ready[took].size() <= p.cfg.BatchMaxBytes) {
-			tookB += s.ready[took].size()
+		took := 0
+		for took < len(s.ready) && fit(s.ready[took]) {
 			took++
 		}
-		if took > 0 {
-			for _, e := range s.take(took) {
-				e.shard = s
-				batch = append(batch, e)
-			}
-			bytes += tookB
+		s.take(took)
+		for _, e := range batch[before:] {
+			e.shard = s
+		}
+		if len(batch) > before {
 			s.inflight = true
 		}
 	}
@@ -146,7 +169,7 @@ func (p *Producer) send(batch []*entry) {
 	}
 	ctx, cancel := context.WithTimeout(p.sendCtx, p.cfg.RequestTimeout)
 	start := time.Now()
-	out, err := p.client.PutRecords(ctx, in)
+	out, err := p.client.PutRecords(ctx, in, putRecordsOptions)
 	info.Duration = time.Since(start)
 	cancel()
 	p.stats.requests.Add(1)
@@ -157,162 +180,30 @@ func (p *Producer) send(batch []*entry) {
 		err = fmt.Errorf("producer: PutRecords: %w", err)
 		info.Failed, info.Err = len(batch), err
 	}
-	var misrouted bool
 	if err == nil {
-		for i, r := range out.Records {
+		for _, r := range out.Records {
 			if r.ErrorCode != nil {
 				info.Failed++
-			} else if aws.ToString(r.ShardId) != batch[i].shard.id {
-				misrouted = true
 			}
 		}
 	}
-	if misrouted {
-		p.refreshShards()
-	}
-	failed := p.complete(batch, out, err)
+	o, misrouted := p.complete(batch, out, err, callInfo{start, info.Duration})
 	if p.cfg.OnBatch != nil {
 		p.cfg.OnBatch(info)
 	}
-	p.report(failed)
+	p.report(&o)
+	p.settle(&o) // only now: Flush returns after the reports
 	p.poke()
-}
-
-// complete settles a batch's entries: delivered, retried or failed. It
-// returns the records that failed, to report without the lock.
-func (p *Producer) complete(batch []*entry, out *kinesis.PutRecordsOutput, callErr error) []*FailedRecord {
-	now := time.Now()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.inflight--
-	var failed []*FailedRecord
-	var retry []*entry // in batch order
-	var reroute []*userRecord
-	var doneN, doneBytes int64
-	finish := func(r *userRecord, err error) {
-		doneN++
-		doneBytes += r.size()
-		if p.outstanding[r.gen]--; p.outstanding[r.gen] == 0 {
-			delete(p.outstanding, r.gen)
-		}
-		if err != nil {
-			failed = append(failed, &FailedRecord{PartitionKey: r.pk, ExplicitHashKey: r.ehk, Data: r.data, Attempts: r.attempts, Err: err})
-		}
+	if len(misrouted) > 0 {
+		// The shards are free and the rest settled: the refresh holds up
+		// only the aggregates that wait for the new map.
+		p.refreshShards()
+		var late outcome
+		p.resolveMisrouted(misrouted, &late)
+		p.report(&late)
+		p.settle(&late)
+		p.poke()
 	}
-	shardFailed := map[*shard]bool{}
-	for i, e := range batch {
-		for _, r := range e.recs {
-			r.attempts++
-		}
-		err := callErr
-		if err == nil {
-			if res := out.Records[i]; res.ErrorCode != nil {
-				err = &EntryError{Code: aws.ToString(res.ErrorCode), Message: aws.ToString(res.ErrorMessage)}
-			} else if actual := aws.ToString(res.ShardId); actual != e.shard.id && e.agg && !p.covers(actual, e.recs) {
-				// Landed on a shard whose KCL consumers would drop some of
-				// its user records: send them again, routed anew.
-				p.stats.misrouted.Add(int64(len(e.recs)))
-				for _, r := range e.recs {
-					if now.Before(r.deadline) {
-						reroute = append(reroute, r)
-					} else {
-						finish(r, fmt.Errorf("%w after %d attempts: %w", ErrExpired, r.attempts, errMisrouted(actual, e.shard.id)))
-					}
-				}
-				continue
-			}
-		}
-		if err == nil {
-			p.stats.entriesDelivered.Add(1)
-			p.stats.recordsDelivered.Add(int64(len(e.recs)))
-			for _, r := range e.recs {
-				p.stats.bytesDelivered.Add(r.size())
-				finish(r, nil)
-			}
-			continue
-		}
-		shardFailed[e.shard] = true
-		e.lastErr = err
-		switch {
-		case p.aborted:
-			for _, r := range e.recs {
-				finish(r, fmt.Errorf("%w: %w", ErrClosed, err))
-			}
-		case permanent(err):
-			for _, r := range e.recs {
-				finish(r, err)
-			}
-		case !now.Before(e.recs[0].deadline):
-			for _, r := range e.recs {
-				finish(r, fmt.Errorf("%w after %d attempts: %w", ErrExpired, r.attempts, err))
-			}
-		default:
-			retry = append(retry, e)
-		}
-	}
-	// Put retried entries back in front of their shard's queue, in order.
-	byShard := map[*shard][]*entry{}
-	for _, e := range retry {
-		p.stats.retries.Add(int64(len(e.recs)))
-		if e.shard.stale {
-			reroute = append(reroute, e.recs...)
-			continue
-		}
-		byShard[e.shard] = append(byShard[e.shard], e)
-	}
-	for s, es := range byShard {
-		s.pushFront(es)
-	}
-	seen := map[*shard]bool{}
-	for _, e := range batch {
-		s := e.shard
-		if seen[s] {
-			continue
-		}
-		seen[s] = true
-		s.inflight = false
-		if shardFailed[s] {
-			s.attempts++
-			s.retryAt = now.Add(p.backoff(s.attempts))
-		} else {
-			s.attempts = 0
-			s.retryAt = time.Time{}
-		}
-	}
-	for _, r := range reroute {
-		p.route(r)
-	}
-	p.settle(doneN, doneBytes, failed)
-	return failed
-}
-
-func errMisrouted(actual, predicted string) error {
-	return fmt.Errorf("producer: aggregate for shard %s landed on shard %s, which does not hold all its user records", predicted, actual)
-}
-
-// covers reports whether the shard with the given id holds every record's
-// hash key, under p.mu.
-func (p *Producer) covers(id string, recs []*userRecord) bool {
-	rng, ok := p.smap.all[id]
-	if !ok {
-		return false
-	}
-	for _, r := range recs {
-		if !rng.contains(r.hash) {
-			return false
-		}
-	}
-	return true
-}
-
-// backoff is the delay before attempt n+1 of a shard: exponential with
-// jitter in [d/2, d].
-func (p *Producer) backoff(n int) time.Duration {
-	d := p.cfg.RetryBaseDelay << min(n-1, 20)
-	if d > p.cfg.RetryMaxDelay || d <= 0 {
-		d = p.cfg.RetryMaxDelay
-	}
-	return d/2 + rand.N(d/2+1)
 }
 
 // permanent reports whether err will not go away by retrying.
@@ -327,14 +218,4 @@ func permanent(err error) bool {
 		}
 	}
 	return false
-}
-
-// report hands failed records to OnFailure.
-func (p *Producer) report(failed []*FailedRecord) {
-	if p.cfg.OnFailure == nil {
-		return
-	}
-	for _, f := range failed {
-		p.cfg.OnFailure(f)
-	}
 }

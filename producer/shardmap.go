@@ -6,14 +6,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/big"
 	"sort"
 	"time"
-	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-	"github.com/kclgo/kclgo/deagg"
+	"github.com/kclgo/kclgo/internal/kinesislimits"
 )
 
 // u128 is a 128-bit hash key.
@@ -27,41 +25,66 @@ func hashOf(pk string) u128 {
 	return u128{binary.BigEndian.Uint64(sum[:8]), binary.BigEndian.Uint64(sum[8:])}
 }
 
-var maxU128 = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 128), big.NewInt(1))
-
 // parseU128 parses a decimal hash key as Kinesis accepts it.
 func parseU128(s string) (u128, bool) {
-	if s == "" || (s[0] == '0' && len(s) > 1) {
-		return u128{}, false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return u128{}, false
-		}
-	}
-	b, ok := new(big.Int).SetString(s, 10)
-	if !ok || b.Cmp(maxU128) > 0 {
-		return u128{}, false
-	}
-	var buf [16]byte
-	b.FillBytes(buf[:])
-	return u128{binary.BigEndian.Uint64(buf[:8]), binary.BigEndian.Uint64(buf[8:])}, true
+	hi, lo, ok := kinesislimits.ParseHashKey(s)
+	return u128{hi, lo}, ok
 }
 
-// validate checks a record as PutRecords would, and returns its hash key.
-func validate(pk, ehk string, data []byte) (u128, error) {
-	if n := len(pk); n == 0 || n > deagg.MaxPartitionKeyLen || !utf8.ValidString(pk) {
-		return u128{}, fmt.Errorf("%w: partition key %q: want 1 to %d bytes of UTF-8", ErrInvalidRecord, pk, deagg.MaxPartitionKeyLen)
+// keyCache caches the hash keys of recent partition keys, as most workloads
+// repeat a bounded set of them: a map lookup costs less than an MD5. It is
+// emptied when it holds keyCacheSize keys, and when a filling had fewer hits
+// than keys (keys that hardly repeat), it rests for keyCacheRest lookups.
+type keyCache struct {
+	m          map[string]u128
+	hits, rest int
+}
+
+const (
+	keyCacheSize = 1 << 14
+	keyCacheRest = 16 * keyCacheSize
+)
+
+// hash returns the hash key of partition key pk.
+func (c *keyCache) hash(pk string) u128 {
+	if c.rest > 0 {
+		c.rest--
+		return hashOf(pk)
 	}
-	if n := len(data) + len(pk); n > MaxRecordSize {
-		return u128{}, fmt.Errorf("%w: partition key %q: data plus partition key is %d bytes, limit %d", ErrInvalidRecord, pk, n, MaxRecordSize)
+	if h, ok := c.m[pk]; ok {
+		c.hits++
+		return h
+	}
+	h := hashOf(pk)
+	if c.m == nil {
+		c.m = make(map[string]u128)
+	}
+	if len(c.m) >= keyCacheSize {
+		if c.hits < len(c.m) {
+			c.rest = keyCacheRest
+		}
+		clear(c.m)
+		c.hits = 0
+	}
+	c.m[pk] = h
+	return h
+}
+
+// validate checks a record as PutRecords would, and returns its hash key
+// when it has an explicit one (the partition key's is computed by route).
+func validate(pk, ehk string, data []byte) (u128, error) {
+	if !kinesislimits.PartitionKeyOK(pk) {
+		return u128{}, fmt.Errorf("%w: partition key %q: %w", ErrInvalidRecord, pk, kinesislimits.CheckPartitionKey(pk))
+	}
+	if err := kinesislimits.CheckRecordSize(pk, len(data)); err != nil {
+		return u128{}, fmt.Errorf("%w: partition key %q: %w", ErrInvalidRecord, pk, err)
 	}
 	if ehk == "" {
-		return hashOf(pk), nil
+		return u128{}, nil
 	}
 	h, ok := parseU128(ehk)
 	if !ok {
-		return u128{}, fmt.Errorf("%w: partition key %q: explicit hash key %q is not a decimal integer in [0, 2^128-1]", ErrInvalidRecord, pk, ehk)
+		return u128{}, fmt.Errorf("%w: partition key %q: %w", ErrInvalidRecord, pk, kinesislimits.CheckHashKey(ehk))
 	}
 	return h, nil
 }
@@ -176,7 +199,8 @@ func (p *Producer) installMap(m *shardMap) {
 		s.stale = true
 		s.agg.Flush()
 		var recs []*userRecord
-		for _, e := range s.takeReady() {
+		for _, e := range s.takeAll() {
+			disband(e)
 			recs = append(recs, e.recs...)
 		}
 		recs = append(recs, s.pending...)

@@ -2,12 +2,10 @@ package protocol
 
 import (
 	"bytes"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
-	"strconv"
+
+	"github.com/kclgo/kclgo/protocol/internal/fastjson"
 )
 
 // Decoder reads messages, one per line, from a stream. Empty lines are
@@ -28,13 +26,13 @@ import (
 // A line of the daemon's usual shape is decoded by a fast path, straight
 // from the line as it arrives from the pipe, so that decoding overlaps the
 // transfer of the rest of a long processRecords line. Anything else, and
-// every invalid line, goes to encoding/json; both give the same messages and
-// the same errors (FuzzFastVsSlow).
+// every invalid line, goes to encoding/json (wire.go); both give the same
+// messages and the same errors (FuzzFastVsSlow).
 type Decoder struct {
 	lr      *LineReader
 	records []Record
 	arena   []byte
-	fp      fastParser
+	fp      fastjson.Parser
 }
 
 // NewDecoder returns a Decoder reading from r. If r is an [*os.File] on a
@@ -64,7 +62,7 @@ func (d *Decoder) Next() (Message, error) {
 		}
 		m, err := d.decode(line)
 		if _, ok := m.(ProcessRecords); ok {
-			d.lr.held = 0 // a new batch, in the arena: release the last one
+			d.lr.release() // a new batch, in the arena: release the last one
 		}
 		if err != nil {
 			var de *DecodeError
@@ -84,9 +82,9 @@ func (d *Decoder) Line() int { return d.lr.Line() }
 // the result shares no memory with the decoder: it is the caller's.
 func Decode(line []byte) (Message, error) {
 	var d Decoder
-	d.fp.reset(false, true)
-	if d.fp.run(line) == stepOK {
-		if m, ok := d.fp.message(&d, line); ok {
+	d.fp.Reset(false, true)
+	if fm, _, st := d.fp.Parse(line); st == fastjson.Done {
+		if m, ok := d.fastMessage(fm, line); ok {
 			return m, nil
 		}
 	}
@@ -100,201 +98,133 @@ func Decode(line []byte) (Message, error) {
 // (or there is no complete line: an error or the end of the input).
 func (d *Decoder) nextFast() (Message, bool) {
 	lr, p := d.lr, &d.fp
-	p.reset(true, false)
+	p.Reset(true, false)
 	need := 1      // run the parser when the unparsed tail is this long
-	ended := false // the line's '\n' is in the buffer
+	ended := false // the line's '\n' is in the window
 	for {
-		buf := lr.buf[lr.start:lr.end]
-		if ended || len(buf)-p.pos >= need {
-			switch p.run(buf) {
-			case stepOK:
-				m, ok := p.message(d, buf)
+		win := lr.peek()
+		if ended || len(win)-p.Pos() >= need {
+			fm, n, st := p.Parse(win)
+			switch st {
+			case fastjson.Done:
+				m, ok := d.fastMessage(fm, win)
 				if !ok {
-					p.restore(buf)
+					p.Undo(win)
 					return nil, false
 				}
 				if _, ok := m.(ProcessRecords); ok {
-					// Its Data alias buf: hold it until the next batch.
-					lr.held = lr.start + 1
+					lr.pin() // its Data alias the window: keep it until the next batch
 				}
-				lr.start += p.end + 1
-				lr.scanned = lr.start
-				lr.line++
+				lr.advance(n)
 				return m, true
-			case stepBail:
-				p.restore(buf)
+			case fastjson.NotMine:
 				return nil, false
 			}
 			if ended {
 				// The parser wants more but the line has ended: it is
 				// malformed, the slow path will tell how.
-				p.restore(buf)
+				p.Undo(win)
 				return nil, false
 			}
 			// Retry when the tail has doubled: a unit that arrives in many
 			// small reads is parsed a bounded number of times.
-			need = 2 * (len(buf) - p.pos)
+			need = 2 * (len(win) - p.Pos())
 		}
 		// Data decoded in place may hold '\n' bytes: look for the line's
 		// end only where the parser has not been (it stops before a '\n').
-		if lr.scanned < lr.start+p.pos {
-			lr.scanned = lr.start + p.pos
-		}
-		if bytes.IndexByte(lr.buf[lr.scanned:lr.end], '\n') >= 0 {
+		if _, ok := lr.newline(p.Pos()); ok {
 			ended = true
 			continue
 		}
-		if lr.err != nil {
-			p.restore(buf)
+		if lr.failed() {
+			p.Undo(win)
 			return nil, false // the end of the input, or an error: ReadLine tells
 		}
-		if lr.held > 0 && p.seen&kAction != 0 && string(buf[p.action.off:p.action.end]) == ActionProcessRecords {
+		if string(p.Action(win)) == ActionProcessRecords {
 			// A new batch: the last one's Data are no longer valid, the
 			// buffer may move them.
-			lr.held = 0
+			lr.release()
 		}
-		lr.scanned = lr.end
 		lr.fill()
 	}
 }
 
-// wireMessage has a field for every key of every action; decode checks which
-// ones the action needs.
-type wireMessage struct {
-	Action             *string       `json:"action"`
-	ShardID            *string       `json:"shardId"`
-	SequenceNumber     *string       `json:"sequenceNumber"`
-	SubSequenceNumber  *int64        `json:"subSequenceNumber"`
-	Records            *[]wireRecord `json:"records"`
-	MillisBehindLatest *int64        `json:"millisBehindLatest"`
-	Reason             *string       `json:"reason"`
-	Error              *string       `json:"error"`
-	ResponseFor        *string       `json:"responseFor"`
-}
-
-type wireRecord struct {
-	Data                        *string `json:"data"`
-	PartitionKey                *string `json:"partitionKey"`
-	SequenceNumber              *string `json:"sequenceNumber"`
-	ApproximateArrivalTimestamp *int64  `json:"approximateArrivalTimestamp"`
-	SubSequenceNumber           *int64  `json:"subSequenceNumber"`
-}
-
-func (d *Decoder) decode(line []byte) (Message, error) {
-	var w wireMessage
-	if err := json.Unmarshal(line, &w); err != nil {
-		return nil, jsonError(w.Action, err)
+// fastMessage builds the message the fast path read in win, by the same
+// rules as the slow path ([wireMessage.message]); false when the line is
+// the slow path's (it is invalid, or not the fast path's shape).
+func (d *Decoder) fastMessage(fm *fastjson.Message, win []byte) (Message, bool) {
+	action := actionName(fm.Action)
+	if fm.HasRecords && action != ActionProcessRecords {
+		// The fast path reads a batch only in processRecords: where the
+		// slow path ignores records, it may find them invalid.
+		return nil, false
 	}
-	if w.Action == nil {
-		return nil, &DecodeError{Field: "action", Err: errors.New("missing")}
+	w := wireMessage{
+		ShardID:            newString(fm.ShardID),
+		SequenceNumber:     newString(fm.SequenceNumber),
+		SubSequenceNumber:  newInt(fm.SubSequenceNumber),
+		MillisBehindLatest: newInt(fm.MillisBehindLatest),
+		Reason:             newString(fm.Reason),
+		Error:              newString(fm.Error),
+		ResponseFor:        newString(fm.ResponseFor),
+		hasRecords:         fm.HasRecords,
 	}
-	action := *w.Action
-	fail := func(field, format string, args ...any) error {
-		return &DecodeError{Action: action, Field: field, Err: fmt.Errorf(format, args...)}
+	var actionp *string
+	if fm.Action != nil {
+		actionp = &action
 	}
-	switch action {
-	case ActionInitialize:
-		if w.ShardID == nil {
-			return nil, fail("shardId", "missing")
+	m, err := w.message(actionp, func(f failer) ([]Record, error) {
+		recs := fastjson.Records[Record](&d.fp, win)
+		for i := range recs {
+			if err := checkRecord(i, &recs[i].SequenceNumber, &recs[i].PartitionKey, f); err != nil {
+				return nil, err
+			}
 		}
-		return Initialize{ShardID: *w.ShardID, SequenceNumber: w.SequenceNumber, SubSequenceNumber: w.SubSequenceNumber}, nil
+		return recs, nil
+	})
+	if err != nil {
+		return nil, false
+	}
+	if _, ok := m.(ProcessRecords); ok {
+		d.fp.Keep()
+	}
+	return m, true
+}
+
+// actionName returns b as a string, without a copy for the actions the
+// daemon sends.
+func actionName(b []byte) string {
+	switch string(b) {
 	case ActionProcessRecords:
-		if w.Records == nil {
-			return nil, fail("records", "missing")
-		}
-		return d.processRecords(*w.Records, w.MillisBehindLatest, fail)
-	case ActionLeaseLost:
-		return LeaseLost{}, nil
-	case ActionShardEnded:
-		return ShardEnded{}, nil
-	case ActionShutdownRequested:
-		return ShutdownRequested{}, nil
-	case ActionShutdown:
-		if w.Reason == nil {
-			return nil, fail("reason", "missing")
-		}
-		return Shutdown{Reason: *w.Reason}, nil
+		return ActionProcessRecords
 	case ActionCheckpoint:
-		c := Checkpoint{SequenceNumber: w.SequenceNumber, SubSequenceNumber: w.SubSequenceNumber}
-		if w.Error != nil {
-			c.Error = *w.Error
-		}
-		return c, nil
-	case ActionStatus:
-		if w.ResponseFor == nil {
-			return nil, fail("responseFor", "missing")
-		}
-		return Status{ResponseFor: *w.ResponseFor}, nil
-	case "":
-		return nil, fail("action", "empty")
-	default:
-		return Unknown{Name: action}, nil
+		return ActionCheckpoint
+	case ActionInitialize:
+		return ActionInitialize
+	case ActionLeaseLost:
+		return ActionLeaseLost
+	case ActionShardEnded:
+		return ActionShardEnded
+	case ActionShutdownRequested:
+		return ActionShutdownRequested
+	case ActionShutdown:
+		return ActionShutdown
 	}
+	return string(b)
 }
 
-func (d *Decoder) processRecords(wire []wireRecord, millis *int64, fail func(field, format string, args ...any) error) (Message, error) {
-	size := 0
-	for i := range wire {
-		if wire[i].Data != nil {
-			size += base64.StdEncoding.DecodedLen(len(*wire[i].Data))
-		}
+func newString(b []byte) *string {
+	if b == nil {
+		return nil
 	}
-	if cap(d.arena) < size {
-		d.arena = make([]byte, 0, size)
-	}
-	arena := d.arena[:0]
-	if d.records == nil || cap(d.records) < len(wire) {
-		d.records = make([]Record, len(wire))
-	}
-	records := d.records[:len(wire)]
-	for i := range wire {
-		wr := &wire[i]
-		field := func(name string) string { return "records[" + strconv.Itoa(i) + "]." + name }
-		if wr.SequenceNumber == nil || *wr.SequenceNumber == "" {
-			return nil, fail(field("sequenceNumber"), "missing")
-		}
-		if wr.PartitionKey == nil {
-			return nil, fail(field("partitionKey"), "missing")
-		}
-		r := Record{PartitionKey: *wr.PartitionKey, SequenceNumber: *wr.SequenceNumber}
-		if wr.SubSequenceNumber != nil {
-			r.SubSequenceNumber = *wr.SubSequenceNumber
-		}
-		if wr.ApproximateArrivalTimestamp != nil {
-			r.ApproximateArrivalTimestamp = *wr.ApproximateArrivalTimestamp
-		}
-		if wr.Data != nil {
-			start := len(arena)
-			var err error
-			arena, err = base64.StdEncoding.AppendDecode(arena, []byte(*wr.Data))
-			if err != nil {
-				return nil, fail(field("data"), "%w", err)
-			}
-			r.Data = arena[start:len(arena):len(arena)]
-			if r.Data == nil {
-				r.Data = []byte{} // "" is empty data, null is no data
-			}
-		}
-		records[i] = r
-	}
-	d.arena = arena
-	return ProcessRecords{Records: records, MillisBehindLatest: millis}, nil
+	s := string(b)
+	return &s
 }
 
-// jsonError turns an encoding/json error into a DecodeError naming the field.
-func jsonError(action *string, err error) error {
-	de := &DecodeError{Err: err}
-	if action != nil {
-		de.Action = *action
+func newInt(p *int64) *int64 {
+	if p == nil {
+		return nil
 	}
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		de.Field = te.Field
-		de.Err = fmt.Errorf("got JSON %s, want %s", te.Value, te.Type)
-	}
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		de.Err = fmt.Errorf("invalid JSON at byte %d: %w", se.Offset, err)
-	}
-	return de
+	v := *p
+	return &v
 }

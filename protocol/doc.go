@@ -15,4 +15,14 @@
 //
 // The package knows nothing of record processors; see package kcl for the run
 // loop that uses it.
+//
+// # Reading the source
+//
+// messages.go and names.go are the wire format: the messages, the action
+// names, the sentinels and exception names. wire.go holds the rules (which
+// members each action needs) and the slow path, encoding/json; decode.go
+// the Decoder, which tries the fast path first; linereader.go the line
+// buffer with the window the Decoder reads. The fast path itself, with all
+// of the package's unsafe code and its go:linkname, is internal/fastjson:
+// it reads the daemon's usual lines in place and hands anything else back.
 package protocol

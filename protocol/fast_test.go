@@ -2,8 +2,6 @@ package protocol
 
 import (
 	"bytes"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -13,8 +11,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
-	"unicode/utf8"
 
+	"github.com/kclgo/kclgo/protocol/internal/fastjson"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -29,11 +27,12 @@ func slowDecode(line []byte) (Message, error) {
 // gives up.
 func fastDecode(line []byte) (m Message, ok bool) {
 	var d Decoder
-	d.fp.reset(false, true)
-	if d.fp.run(line) != stepOK {
+	d.fp.Reset(false, true)
+	fm, _, st := d.fp.Parse(line)
+	if st != fastjson.Done {
 		return nil, false
 	}
-	return d.fp.message(&d, line)
+	return d.fastMessage(fm, line)
 }
 
 // fastLines are lines the fast path must take (not hand to the slow path).
@@ -235,17 +234,6 @@ func FuzzFastVsSlow(f *testing.F) {
 	})
 }
 
-func TestEightDigits(t *testing.T) {
-	for _, s := range []string{"00000000", "12345678", "99999999", "10000001", "1234567a", "/2345678", ":2345678", "1234 678"} {
-		v, ok := eightDigits(binary.LittleEndian.Uint64([]byte(s)))
-		want, err := strconv.ParseUint(s, 10, 64)
-		assert.Equal(t, err == nil, ok, s)
-		if ok {
-			assert.Equal(t, want, v, s)
-		}
-	}
-}
-
 func TestNewDecoderGrowsAPipe(t *testing.T) {
 	r, w, err := os.Pipe()
 	require.NoError(t, err)
@@ -256,42 +244,6 @@ func TestNewDecoderGrowsAPipe(t *testing.T) {
 	m, err := d.Next()
 	require.NoError(t, err)
 	assert.Equal(t, LeaseLost{}, m)
-}
-
-func TestIntegerWords(t *testing.T) {
-	for _, s := range []string{"0", "7", "-7", "12345678", "123456789", "1795576046680", "9999999999999999", "12345678901234567", "123456789012345678", "1234567890123456789", "-123456789012345678", "01", "1.5", "1e3", "12345678.5"} {
-		for _, tail := range []string{",", `,"subSequenceNumber":0,"action":"record"}`, "}                    "} {
-			line := []byte(s + tail)
-			v, null, next, st := integer(line, 0)
-			want, err := strconv.ParseInt(s, 10, 64)
-			if err != nil || len(strings.TrimLeft(s, "-")) > 18 || (len(s) > 1 && strings.TrimLeft(s, "-")[0] == '0') {
-				assert.NotEqual(t, stepOK, st, "%q", line)
-				continue
-			}
-			require.Equal(t, stepOK, st, "%q", line)
-			assert.False(t, null)
-			assert.Equal(t, want, v, "%q", line)
-			assert.Equal(t, len(s), next, "%q", line)
-		}
-	}
-}
-
-func TestStrWords(t *testing.T) {
-	for _, s := range []string{`""`, `"a"`, `"12345678"`, `"495903382714902566085596925383615710959215759891365880001"`, `"pk-1234567"`, `"ab\"c"`, "\"a\x01b\"", `"ключ-123456"`, "\"\xff\xfe-12345678\""} {
-		for _, tail := range []string{"", ",", `,"sequenceNumber":"1","approximateArrivalTimestamp"`} {
-			line := []byte(s + tail)
-			sp, next, st := str(line, 0)
-			var want string
-			err := json.Unmarshal([]byte(s), &want)
-			if err != nil || strings.Contains(s, `\`) || !utf8.ValidString(s) {
-				assert.NotEqual(t, stepOK, st, "%q", line)
-				continue
-			}
-			require.Equal(t, stepOK, st, "%q", line)
-			assert.Equal(t, want, string(line[sp.off:sp.end]))
-			assert.Equal(t, len(s), next)
-		}
-	}
 }
 
 // TestBatchValidUntilTheNextBatch: a batch's Data stay valid while Next
@@ -322,23 +274,6 @@ func TestBatchValidUntilTheNextBatch(t *testing.T) {
 				}
 				require.Equal(t, want.(ProcessRecords).Records, recs, "after %d replies, reads of %d", replies, n)
 			}
-		}
-	}
-}
-
-// TestRecordLiterals: the literal matchers of recordFixed match their
-// literals exactly, and nothing that differs in one byte or is cut short.
-func TestRecordLiterals(t *testing.T) {
-	for lit, at := range map[string]func([]byte, int) bool{litData: atData, litPK: atPK, litSeq: atSeq, litTS: atTS, litSub: atSub, litEnd: atEnd} {
-		buf := []byte("xx" + lit + "yy")
-		assert.True(t, at(buf, 2), lit)
-		assert.False(t, at(buf, 1), lit)
-		assert.False(t, at(buf[:len(lit)+1], 2), lit)
-		assert.False(t, at(buf, -1), lit)
-		for i := range lit {
-			b := []byte("xx" + lit + "yy")
-			b[2+i] ^= 0x20
-			assert.False(t, at(b, 2), "%s, byte %d changed", lit, i)
 		}
 	}
 }

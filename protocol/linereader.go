@@ -23,17 +23,16 @@ var maxRead = 512 << 10
 type LineReader struct {
 	r       io.Reader
 	buf     []byte
-	start   int // first byte of the unread data in buf
-	end     int // end of the data in buf
+	start   int // first byte of the window (the unread data) in buf
+	end     int // end of the window
 	scanned int // buf[start:scanned] holds no '\n'
 	line    int
 	err     error // sticky read error
-	// held, when positive, is 1 + the index of the first byte of a batch
-	// that a Decoder decoded in place: buf[held-1:start] must stay as it is
-	// until the Decoder releases it (at the next batch). The buffer is then
-	// never moved over it; when it is full, a new one takes the unread data
-	// and the old one stays with the batch, alive as long as its Data.
-	held int
+	// pinned, when positive, is 1 + the index of the first pinned byte:
+	// buf[pinned-1:start] stays where and as it is until release. The
+	// buffer is then never moved over it; when it is full, a new one takes
+	// the window and the old one stays with whoever pinned it.
+	pinned int
 }
 
 // NewLineReader returns a LineReader reading from r.
@@ -50,18 +49,15 @@ func NewLineReader(r io.Reader) *LineReader {
 // error is returned as is.
 func (lr *LineReader) ReadLine() ([]byte, error) {
 	for {
-		if i := bytes.IndexByte(lr.buf[lr.scanned:lr.end], '\n'); i >= 0 {
-			nl := lr.scanned + i
-			line := lr.buf[lr.start:nl]
-			lr.start = nl + 1
-			lr.scanned = lr.start
-			lr.line++
+		if nl, ok := lr.newline(0); ok {
+			win := lr.peek()
+			line := win[:nl]
+			lr.advance(nl + 1)
 			if n := len(line); n > 0 && line[n-1] == '\r' {
 				line = line[:n-1]
 			}
 			return line, nil
 		}
-		lr.scanned = lr.end
 		if lr.err != nil {
 			if lr.err == io.EOF && lr.end > lr.start {
 				n := lr.end - lr.start
@@ -79,14 +75,54 @@ func (lr *LineReader) ReadLine() ([]byte, error) {
 // last line read.
 func (lr *LineReader) Line() int { return lr.line }
 
-// fill reads more input, making room first: it moves unread data to the
-// front or grows the buffer when it is full.
+// The window API, for ReadLine and the Decoder, which reads a line's
+// message while the line is still arriving (decode.go): peek at the unread
+// bytes, look for the line's end, fill for more, advance past the line, pin
+// what must not move.
+
+// peek returns the window: the bytes read and not yet consumed. It is
+// valid, and the caller may change its bytes, until the next fill or
+// advance.
+func (lr *LineReader) peek() []byte { return lr.buf[lr.start:lr.end] }
+
+// newline returns the index in the window of the first '\n' at or after
+// from. Each byte is searched once: a later call searches only what the
+// window gained, so the bytes below a '\n' found may be changed meanwhile.
+func (lr *LineReader) newline(from int) (int, bool) {
+	s := max(lr.scanned, lr.start+from)
+	if i := bytes.IndexByte(lr.buf[s:lr.end], '\n'); i >= 0 {
+		lr.scanned = s + i
+		return s + i - lr.start, true
+	}
+	lr.scanned = lr.end
+	return 0, false
+}
+
+// advance consumes the window's first n bytes: a line and its terminator.
+func (lr *LineReader) advance(n int) {
+	lr.start += n
+	lr.scanned = lr.start
+	lr.line++
+}
+
+// failed reports a read error (io.EOF included): fill reads no more.
+func (lr *LineReader) failed() bool { return lr.err != nil }
+
+// pin keeps the bytes from the window's start on where and as they are,
+// also once advance has consumed them, until release.
+func (lr *LineReader) pin() { lr.pinned = lr.start + 1 }
+
+// release lets the buffer move or reuse the pinned bytes.
+func (lr *LineReader) release() { lr.pinned = 0 }
+
+// fill reads more input into the window, making room first: it moves the
+// window to the front or grows the buffer when it is full.
 func (lr *LineReader) fill() {
 	if lr.buf == nil {
 		lr.buf = make([]byte, initialBufSize)
 	}
 	switch {
-	case lr.held > 0:
+	case lr.pinned > 0:
 		if lr.end == len(lr.buf) {
 			size := len(lr.buf)
 			if lr.end-lr.start > size/2 {
@@ -95,7 +131,7 @@ func (lr *LineReader) fill() {
 			nb := make([]byte, size)
 			n := copy(nb, lr.buf[lr.start:lr.end])
 			lr.scanned -= lr.start
-			lr.buf, lr.start, lr.end, lr.held = nb, 0, n, 0
+			lr.buf, lr.start, lr.end, lr.pinned = nb, 0, n, 0
 		}
 	case lr.start == lr.end:
 		// Nothing unread (the usual case: the daemon waits for our answer

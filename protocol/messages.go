@@ -13,14 +13,6 @@ const (
 	ActionRecord            = "record" // the action of each record inside processRecords
 )
 
-// Reasons carried by the KCL 1.x [Shutdown] message.
-const (
-	// ReasonTerminate means the shard ended: the processor must checkpoint.
-	ReasonTerminate = "TERMINATE"
-	// ReasonZombie means the lease was lost: checkpointing will fail.
-	ReasonZombie = "ZOMBIE"
-)
-
 // Message is one line of the protocol. The set of implementations is closed:
 // the types of this package, with [Unknown] standing for any action this
 // package does not know.
@@ -36,8 +28,8 @@ type Initialize struct {
 	// ShardID is the shard's id, e.g. "shardId-000000000000".
 	ShardID string
 	// SequenceNumber is the lease's checkpoint: a decimal string or a sentinel
-	// such as "TRIM_HORIZON", "LATEST" or "AT_TIMESTAMP". Nil when the daemon
-	// sent null.
+	// such as [SentinelTrimHorizon], [SentinelLatest] or
+	// [SentinelAtTimestamp]. Nil when the daemon sent null.
 	SequenceNumber *string
 	// SubSequenceNumber is the checkpoint's sub-sequence number, nil when the
 	// daemon sent null.
@@ -92,8 +84,8 @@ type ShutdownRequested struct{}
 // Shutdown is the KCL 1.x end of a processor: Reason is [ReasonTerminate]
 // (the shard ended) or [ReasonZombie] (the lease was lost).
 type Shutdown struct {
-	// Reason is "TERMINATE" or "ZOMBIE" (KCL 2.0.x wrote "SHARD_END" and
-	// "LEASE_LOST").
+	// Reason is [ReasonTerminate] or [ReasonZombie] (KCL 2.0.x wrote
+	// [ReasonShardEnd] and [ReasonLeaseLost]).
 	Reason string
 }
 

@@ -15,6 +15,14 @@ const (
 	SentinelShardEnd = "SHARD_END"
 )
 
+// Reasons carried by the KCL 1.x [Shutdown] message.
+const (
+	// ReasonTerminate means the shard ended: the processor must checkpoint.
+	ReasonTerminate = "TERMINATE"
+	// ReasonZombie means the lease was lost: checkpointing will fail.
+	ReasonZombie = "ZOMBIE"
+)
+
 // Reasons a KCL 2.0.x daemon wrote in the shutdown message instead of the
 // 1.x [ReasonTerminate] and [ReasonZombie].
 const (

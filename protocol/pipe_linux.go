@@ -3,7 +3,8 @@ package protocol
 import (
 	"io"
 	"os"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // pipeSize is the stdin pipe buffer a Decoder asks for: 1 MiB, the default
@@ -12,8 +13,6 @@ import (
 // the writer runs ahead while we decode (kclbench: about 10% less wall time
 // on 10 KiB records).
 const pipeSize = 1 << 20
-
-const fSETPIPE_SZ = 1031 // F_SETPIPE_SZ, Linux 2.6.35
 
 // growPipe enlarges r's pipe buffer if r is a pipe. It is best effort: a
 // failure (not a pipe, above the user's limit) changes nothing.
@@ -32,6 +31,6 @@ func growPipe(r io.Reader) {
 		return
 	}
 	rc.Control(func(fd uintptr) {
-		syscall.Syscall(syscall.SYS_FCNTL, fd, fSETPIPE_SZ, pipeSize)
+		_, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, pipeSize) // best effort, see above
 	})
 }

@@ -4,10 +4,11 @@
 # creates a stream, puts the records, runs the daemon with the sample as its child, shows per-shard progress
 # read from the protocol, and stops everything.
 #
-#   bash scripts/demo.sh [--kcl 3|1] [--records N] [--shards N] [--timeout SECONDS] [--child COMMAND] [--keep]
+#   bash scripts/demo.sh [--kcl 3|1 | --native] [--records N] [--shards N] [--timeout SECONDS] [--child COMMAND] [--keep]
 #
 #   --kcl 3       KCL 3.x daemon + moto (Kinesis behind the h2c proxy, DynamoDB)    (default)
 #   --kcl 1       KCL 1.x daemon + kinesalite + dynalite
+#   --native      no Java: the native worker (samples/perrecord -native) + kinesis-local + moto (scripts/demo-native.sh)
 #   --records N   records to put (default 1000)          --shards N   stream shards (default 4)
 #   --timeout S   give up after S seconds (default 240)   --keep       keep the run's logs after success
 #   --child CMD   the record processor command, split on spaces (default: go build ./samples/batch)
@@ -23,6 +24,12 @@ root=$(cd "$here/.." && pwd)
 cd "$root"
 
 kcl=3 records=1000 shards=4 timeout=240 child='' keep=()
+for a in "$@"; do
+  [[ $a == --native ]] || continue
+  args=()
+  for b in "$@"; do [[ $b == --native ]] || args+=("$b"); done
+  exec bash "$here/demo-native.sh" ${args[@]+"${args[@]}"}
+done
 while [[ $# -gt 0 ]]; do
   case $1 in
     --kcl) kcl=$2; shift 2 ;;
@@ -31,7 +38,7 @@ while [[ $# -gt 0 ]]; do
     --timeout) timeout=$2; shift 2 ;;
     --child) child=$2; shift 2 ;;
     --keep) keep=(--keep); shift ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "demo.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done

@@ -3,10 +3,10 @@
 #
 # Usage:
 #   scripts/localstack.sh install                      install what is missing (moto, kinesalite, dynalite, h2cproxy, producer)
-#   scripts/localstack.sh up [kcl3|kcl1|all]           start the emulators (default all) and wait until they answer
+#   scripts/localstack.sh up [kcl3|kcl1|native|all]    start the emulators (default all: kcl3 and kcl1) and wait until they answer
 #   scripts/localstack.sh down                         stop everything this state dir started
 #   scripts/localstack.sh status                       show what runs
-#   scripts/localstack.sh env [kcl3|kcl1|kcl3-kinesalite]   print KINESIS_ENDPOINT=… DYNAMODB_ENDPOINT=… for that KCL
+#   scripts/localstack.sh env [kcl3|kcl1|kcl3-kinesalite|native]   print KINESIS_ENDPOINT=… DYNAMODB_ENDPOINT=… for that KCL
 #                                                      (kcl3-kinesalite needs `up all`: KCL 3 with resharding)
 #   scripts/localstack.sh create-stream NAME SHARDS [kcl3|kcl1]   create a stream (default kcl3 stack), wait for ACTIVE
 #
@@ -17,8 +17,11 @@
 #         h2cproxy -child-shards (→ kinesalite) on $KINESALITE_PROXY_PORT: it adds the ChildShards field kinesalite
 #         leaves out at a closed shard's end, without which no KCL since 1.14 finishes a split shard. The daemon
 #         uses kinesisEndpoint=http://127.0.0.1:$KINESALITE_PROXY_PORT, dynamoDBEndpoint=http://127.0.0.1:$DYNALITE_PORT.
+#   native: kinesis-local (etspaceman's kinesis-mock, npm) on $KINESIS_LOCAL_PORT (plain HTTP; it returns ChildShards at a
+#         closed shard's end), with moto's DynamoDB on $MOTO_PORT and dynalite on $DYNALITE_PORT: the native Go worker's
+#         stack (no Java); h2cproxy on $KINESIS_LOCAL_H2C_PORT in front of it for a Java daemon. Resharding takes $KINESIS_LOCAL_RESHARD_DURATION (default 200ms).
 #
-# Environment (defaults): MOTO_PORT=4580 H2C_PORT=4581 KINESALITE_PORT=4582 DYNALITE_PORT=4583 KINESALITE_PROXY_PORT=4584,
+# Environment (defaults): KINESIS_LOCAL_PORT=4585 KINESIS_LOCAL_TLS_PORT=4586 KINESIS_LOCAL_H2C_PORT=4587, MOTO_PORT=4580 H2C_PORT=4581 KINESALITE_PORT=4582 DYNALITE_PORT=4583 KINESALITE_PROXY_PORT=4584,
 #   KCLGO_STACK_DIR=<repo>/.cache/stack (pid files and logs; use one per concurrent stack),
 #   KCLGO_CACHE=<repo>/.cache, PYTHON=python3.
 set -euo pipefail
@@ -32,6 +35,10 @@ H2C_PORT=${H2C_PORT:-4581}
 KINESALITE_PORT=${KINESALITE_PORT:-4582}
 DYNALITE_PORT=${DYNALITE_PORT:-4583}
 KINESALITE_PROXY_PORT=${KINESALITE_PROXY_PORT:-4584}
+KINESIS_LOCAL_PORT=${KINESIS_LOCAL_PORT:-4585}
+KINESIS_LOCAL_TLS_PORT=${KINESIS_LOCAL_TLS_PORT:-4586}
+KINESIS_LOCAL_H2C_PORT=${KINESIS_LOCAL_H2C_PORT:-4587}
+KINESIS_LOCAL_RESHARD_DURATION=${KINESIS_LOCAL_RESHARD_DURATION:-200ms}
 # shellcheck source=versions.env
 source "$here/versions.env"
 node_dir=$cache/node
@@ -72,17 +79,19 @@ install_moto() {
 }
 
 install_node() {
-  if [[ -f $node_dir/node_modules/kinesalite/package.json && -f $node_dir/node_modules/dynalite/package.json ]] &&
+  if [[ -f $node_dir/node_modules/kinesalite/package.json && -f $node_dir/node_modules/dynalite/package.json &&
+        -f $node_dir/node_modules/kinesis-local/package.json ]] &&
      grep -q "\"version\": \"$KINESALITE_VERSION\"" "$node_dir/node_modules/kinesalite/package.json" &&
-     grep -q "\"version\": \"$DYNALITE_VERSION\"" "$node_dir/node_modules/dynalite/package.json"; then
+     grep -q "\"version\": \"$DYNALITE_VERSION\"" "$node_dir/node_modules/dynalite/package.json" &&
+     grep -q "\"version\" *: *\"$KINESIS_LOCAL_VERSION\"" "$node_dir/node_modules/kinesis-local/package.json"; then
     return 0
   fi
   command -v npm >/dev/null 2>&1 || die "npm not found (apt-get install nodejs npm)"
-  say "installing kinesalite@$KINESALITE_VERSION dynalite@$DYNALITE_VERSION into $node_dir (npm)"
+  say "installing kinesalite@$KINESALITE_VERSION dynalite@$DYNALITE_VERSION kinesis-local@$KINESIS_LOCAL_VERSION into $node_dir (npm)"
   mkdir -p "$node_dir"
   [[ -f $node_dir/package.json ]] || echo '{"name":"kclgo-emulators","private":true}' >"$node_dir/package.json"
   npm install --no-audit --no-fund --loglevel=error --prefix "$node_dir" \
-    "kinesalite@$KINESALITE_VERSION" "dynalite@$DYNALITE_VERSION" >&2
+    "kinesalite@$KINESALITE_VERSION" "dynalite@$DYNALITE_VERSION" "kinesis-local@$KINESIS_LOCAL_VERSION" >&2
 }
 
 # install_go_tools (re)builds the Go dev tools; go build is quick when nothing changed.
@@ -151,7 +160,25 @@ stop() {
 
 up() {
   local which=${1:-all}
-  case $which in kcl3|kcl1|all) ;; *) die "up: want kcl3, kcl1 or all, not '$which'" ;; esac
+  case $which in kcl3|kcl1|native|all) ;; *) die "up: want kcl3, kcl1, native or all, not '$which'" ;; esac
+  if [[ $which == native ]]; then
+    install_moto
+    install_node
+    command -v node >/dev/null 2>&1 || die "node not found (apt-get install nodejs)"
+    start moto "$MOTO_PORT" "$(python_bin)" -m moto.server -H 127.0.0.1 -p "$MOTO_PORT"
+    start dynalite "$DYNALITE_PORT" env KCLGO_NODE_MODULES="$node_dir/node_modules" node "$here/emulators.js" dynalite "$DYNALITE_PORT"
+    # kinesis-mock reads its certificate from its package directory; it listens on all interfaces of the
+    # loopback-only test machine. Resharding and stream creation are made quick for the tests.
+    start kinesislocal "$KINESIS_LOCAL_PORT" env -C "$node_dir/node_modules/kinesis-local" \
+      KINESIS_MOCK_PLAIN_PORT="$KINESIS_LOCAL_PORT" KINESIS_MOCK_TLS_PORT="$KINESIS_LOCAL_TLS_PORT" LOG_LEVEL=WARN \
+      CREATE_STREAM_DURATION=100ms SPLIT_SHARD_DURATION="$KINESIS_LOCAL_RESHARD_DURATION" \
+      MERGE_SHARDS_DURATION="$KINESIS_LOCAL_RESHARD_DURATION" UPDATE_SHARD_COUNT_DURATION="$KINESIS_LOCAL_RESHARD_DURATION" \
+      SHARD_LIMIT=200 node main.js
+    install_go_tools
+    # For a Java daemon on the same stack (interop tests): the KCL 2.x/3.x Kinesis client speaks HTTP/2.
+    start kl2c "$KINESIS_LOCAL_H2C_PORT" "$bin_dir/h2cproxy" -quiet -listen "127.0.0.1:$KINESIS_LOCAL_H2C_PORT" -upstream "http://127.0.0.1:$KINESIS_LOCAL_PORT"
+    return 0
+  fi
   if [[ $which == kcl3 || $which == all ]]; then
     install_moto
     install_go_tools
@@ -170,12 +197,12 @@ up() {
 
 down() {
   local n
-  for n in h2cproxy kproxy moto kinesalite dynalite; do stop "$n"; done
+  for n in h2cproxy kproxy kl2c kinesislocal moto kinesalite dynalite; do stop "$n"; done
 }
 
 status() {
   local n
-  for n in moto h2cproxy kinesalite dynalite kproxy; do
+  for n in moto h2cproxy kinesalite dynalite kproxy kinesislocal kl2c; do
     if pid_alive "$n"; then echo "$n running (pid $(cat "$state/$n.pid"))"; else echo "$n stopped"; fi
   done
 }
@@ -192,7 +219,12 @@ env_for() {
           echo "KINESIS_ENDPOINT=http://127.0.0.1:$KINESALITE_PROXY_PORT"
           echo "KINESIS_ENDPOINT_HTTP1=http://127.0.0.1:$KINESALITE_PORT"
           echo "DYNAMODB_ENDPOINT=http://127.0.0.1:$MOTO_PORT" ;;
-    *) die "env: want kcl3, kcl1 or kcl3-kinesalite" ;;
+    native)  # the native worker: kinesis-local, and moto's DynamoDB (DYNAMODB_ENDPOINT_DYNALITE: dynalite)
+          echo "KINESIS_ENDPOINT=http://127.0.0.1:$KINESIS_LOCAL_H2C_PORT"
+          echo "KINESIS_ENDPOINT_HTTP1=http://127.0.0.1:$KINESIS_LOCAL_PORT"
+          echo "DYNAMODB_ENDPOINT=http://127.0.0.1:$MOTO_PORT"
+          echo "DYNAMODB_ENDPOINT_DYNALITE=http://127.0.0.1:$DYNALITE_PORT" ;;
+    *) die "env: want kcl3, kcl1, kcl3-kinesalite or native" ;;
   esac
 }
 
@@ -202,7 +234,8 @@ create_stream() {
   case $which in
     kcl3) endpoint=http://127.0.0.1:$MOTO_PORT ;;
     kcl1) endpoint=http://127.0.0.1:$KINESALITE_PORT ;;
-    *) die "create-stream: want kcl3 or kcl1, not '$which'" ;;
+    native) endpoint=http://127.0.0.1:$KINESIS_LOCAL_PORT ;;
+    *) die "create-stream: want kcl3, kcl1 or native, not '$which'" ;;
   esac
   "$bin_dir/producer" -endpoint "$endpoint" -stream "$name" -create "$shards" -timeout 60s
   say "stream $name ($shards shards) ACTIVE at $endpoint"

@@ -201,7 +201,7 @@ func generate(w workload, distinct int) *messages {
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	m := &messages{
-		initialize: line(protocol.Initialize{ShardID: "shardId-000000000000", SequenceNumber: ptr("TRIM_HORIZON"), SubSequenceNumber: ptr(int64(0))}),
+		initialize: line(protocol.Initialize{ShardID: "shardId-000000000000", SequenceNumber: ptr(protocol.SentinelTrimHorizon), SubSequenceNumber: ptr(int64(0))}),
 		shutdown:   line(protocol.ShutdownRequested{}),
 	}
 	payloads := make([][]byte, distinct)

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/kclgo/kclgo/protocol"
 )
 
 // progress gathers the taps' events: per shard, the records delivered
@@ -107,7 +109,7 @@ func (p *progress) counts() []shardCount {
 	for id, s := range p.shards {
 		c := shardCount{Shard: id, Delivered: len(s.delivered), Checkpoint: "none", Behind: s.behind, Last: s.last}
 		if cp := s.checkpoint; cp != nil {
-			c.Checkpoint = "SHARD_END"
+			c.Checkpoint = protocol.SentinelShardEnd
 			if !cp.End {
 				c.Checkpoint = fmt.Sprintf("%s/%d", cp.Seq, cp.Sub)
 			}

@@ -312,7 +312,7 @@ func (s *checkpointState) begin(m protocol.Message) {
 	case protocol.ShardEnded:
 		s.shardEnd = true
 	case protocol.Shutdown:
-		s.shardEnd = m.Reason == protocol.ReasonTerminate || m.Reason == "SHARD_END"
+		s.shardEnd = m.Reason == protocol.ReasonTerminate || m.Reason == protocol.ReasonShardEnd
 		s.zombie = !s.shardEnd
 	}
 	s.action = m.Action()
@@ -326,15 +326,15 @@ func (s *checkpointState) checkpoint(m protocol.Checkpoint) string {
 	switch s.action {
 	case protocol.ActionProcessRecords, protocol.ActionShardEnded, protocol.ActionShutdownRequested, protocol.ActionShutdown:
 	default:
-		return "InvalidStateException"
+		return protocol.ExceptionInvalidState
 	}
 	if s.zombie {
-		return "ShutdownException"
+		return protocol.ExceptionShutdown
 	}
 	if m.SequenceNumber == nil {
 		switch {
 		case s.shardEnd:
-			s.stored = "SHARD_END"
+			s.stored = protocol.SentinelShardEnd
 		case s.largest != "":
 			s.stored = s.largest
 		}
@@ -345,15 +345,15 @@ func (s *checkpointState) checkpoint(m protocol.Checkpoint) string {
 		sub = *m.SubSequenceNumber
 	}
 	if sub < 0 || !isDigits(*m.SequenceNumber) || s.largest == "" {
-		return "IllegalArgumentException"
+		return protocol.ExceptionIllegalArgument
 	}
 	p := pos(*m.SequenceNumber, sub)
 	if comparePos(p, s.largest) > 0 || (isDigits(seqOf(s.stored)) && comparePos(p, s.stored) < 0) {
-		return "IllegalArgumentException"
+		return protocol.ExceptionIllegalArgument
 	}
 	s.stored = p
 	if s.shardEnd && p == s.largest {
-		s.stored = "SHARD_END"
+		s.stored = protocol.SentinelShardEnd
 	}
 	return ""
 }

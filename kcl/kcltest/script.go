@@ -9,7 +9,7 @@ import (
 // Initialize returns the initialize message of a processor starting on
 // shardID at TRIM_HORIZON.
 func Initialize(shardID string) protocol.Message {
-	seq, sub := "TRIM_HORIZON", int64(0)
+	seq, sub := protocol.SentinelTrimHorizon, int64(0)
 	return protocol.Initialize{ShardID: shardID, SequenceNumber: &seq, SubSequenceNumber: &sub}
 }
 

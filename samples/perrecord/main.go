@@ -1,7 +1,12 @@
 // Command perrecord is a kclpy-style record processor: a handler called once
 // per record, with a checkpoint policy (every N records or every T, whichever
-// comes first). Name its binary as executableName in the daemon's properties
-// file.
+// comes first). The same binary runs either way:
+//
+//   - under Amazon's MultiLangDaemon: name the binary as executableName in the
+//     daemon's properties file (no flags);
+//   - natively, without Java: perrecord -native -stream S -app A [flags], one
+//     process for every shard, sharing the Java KCL's lease table (see
+//     package worker). perrecord -native -h lists the flags.
 //
 // Environment:
 //
@@ -9,19 +14,29 @@
 //	KCLGO_CHECKPOINT_SECONDS  seconds between checkpoints (default 60; both 0: every batch)
 //	KCLGO_RECORD_LOG          append what was processed to this file (see samples/internal/recordlog)
 //	KCLGO_SAMPLE_FAIL_BATCH   make the N-th batch of this process fail (for tests)
+//	KCLGO_SAMPLE_SLEEP_MS     sleep this long per record (for tests)
 //	KCLGO_LOG_LEVEL           debug, info, warn, error
 package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"strconv"
+	"syscall"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/kclgo/kclgo/checkpointer"
 	"github.com/kclgo/kclgo/kcl"
 	"github.com/kclgo/kclgo/samples/internal/recordlog"
+	"github.com/kclgo/kclgo/worker"
 )
 
 func envInt(name string, def int) int {
@@ -67,21 +82,33 @@ func (s *sample) ShutdownRequested(ctx context.Context, in kcl.ShutdownRequested
 	return s.PerRecord.ShutdownRequested(ctx, in)
 }
 
-func main() {
+// LeaseLost implements the kcl interface of the same name; it notes the
+// loss in the record log.
+func (s *sample) LeaseLost(ctx context.Context, in kcl.LeaseLostInput) error {
+	s.log.LeaseLost(s.shard)
+	return s.log.Flush()
+}
+
+// newSample makes the processor of one shard.
+func newSample() (*sample, error) {
 	log, err := recordlog.Open()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
+		return nil, err
 	}
 	s := &sample{log: log, failBatch: envInt("KCLGO_SAMPLE_FAIL_BATCH", 0)}
+	sleep := time.Duration(envInt("KCLGO_SAMPLE_SLEEP_MS", 0)) * time.Millisecond
 	s.PerRecord = &kcl.PerRecord{
 		OnInitialize: func(_ context.Context, in kcl.InitializeInput) error {
 			s.shard = in.ShardID
-			return nil
+			s.log.Initialize(in.ShardID, in.SequenceNumber, in.SubSequenceNumber)
+			return s.log.Flush()
 		},
 		Handle: func(_ context.Context, r kcl.Record) (bool, error) {
 			// Real work goes here. The record is finished when Handle
 			// returns: only then may a checkpoint name it.
+			if sleep > 0 {
+				time.Sleep(sleep)
+			}
 			s.log.Record(s.shard, r.PartitionKey, r.SequenceNumber, r.SubSequenceNumber, r.Data)
 			return false, s.log.Flush()
 		},
@@ -90,11 +117,74 @@ func main() {
 	if every > 0 || seconds > 0 {
 		s.Policy = checkpointer.Either(every, time.Duration(seconds)*time.Second)
 	} // else: PerRecord's default, a checkpoint at the end of every batch
-	opts := []kcl.Option{}
-	if s.failBatch > 0 {
-		opts = append(opts, kcl.WithProcessorRetry(kcl.RetryPolicy{MaxAttempts: 1}))
+	return s, nil
+}
+
+func main() {
+	native := flag.Bool("native", false, "run the native worker (no daemon): read the stream and share the lease table")
+	var cfg worker.Config
+	flag.StringVar(&cfg.StreamName, "stream", "", "with -native: the stream (required)")
+	flag.StringVar(&cfg.ApplicationName, "app", "", "with -native: the application, i.e. the lease table (required)")
+	flag.StringVar(&cfg.WorkerID, "worker-id", "", "with -native: the worker id (default: host name and a random suffix)")
+	flag.StringVar(&cfg.InitialPosition, "initial-position", "TRIM_HORIZON", "with -native: TRIM_HORIZON or LATEST")
+	flag.DurationVar(&cfg.FailoverTime, "failover", 10*time.Second, "with -native: failoverTimeMillis")
+	flag.DurationVar(&cfg.IdleTimeBetweenReads, "idle", time.Second, "with -native: idleTimeBetweenReadsInMillis")
+	flag.DurationVar(&cfg.ParentShardPollInterval, "parent-poll", 10*time.Second, "with -native: parentShardPollIntervalMillis")
+	flag.DurationVar(&cfg.ShardSyncInterval, "shard-sync", time.Minute, "with -native: shardSyncIntervalMillis")
+	flag.IntVar(&cfg.MaxLeasesForWorker, "max-leases", 0, "with -native: maxLeasesForWorker (0: no cap)")
+	kinesisEndpoint := flag.String("kinesis-endpoint", "", "with -native: Kinesis endpoint URL (default: AWS)")
+	dynamoEndpoint := flag.String("dynamodb-endpoint", "", "with -native: DynamoDB endpoint URL (default: AWS)")
+	region := flag.String("region", "", "with -native: AWS region (default: from the AWS configuration, else us-east-1)")
+	flag.Parse()
+
+	if !*native {
+		s, err := newSample()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		opts := []kcl.Option{}
+		if s.failBatch > 0 {
+			opts = append(opts, kcl.WithProcessorRetry(kcl.RetryPolicy{MaxAttempts: 1}))
+		}
+		if err := kcl.Run(context.Background(), s, opts...); err != nil {
+			os.Exit(1)
+		}
+		return
 	}
-	if err := kcl.Run(context.Background(), s, opts...); err != nil {
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "perrecord: AWS configuration:", err)
+		os.Exit(2)
+	}
+	if *region != "" {
+		awsCfg.Region = *region
+	} else if awsCfg.Region == "" {
+		awsCfg.Region = "us-east-1"
+	}
+	cfg.Kinesis = kinesis.NewFromConfig(awsCfg, func(o *kinesis.Options) {
+		if *kinesisEndpoint != "" {
+			o.BaseEndpoint = aws.String(*kinesisEndpoint)
+		}
+	})
+	cfg.DynamoDB = dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+		if *dynamoEndpoint != "" {
+			o.BaseEndpoint = aws.String(*dynamoEndpoint)
+		}
+	})
+	err = worker.Run(ctx, cfg, func(string) kcl.RecordProcessor {
+		s, err := newSample()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		return s
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "perrecord:", err)
 		os.Exit(1)
 	}
 }

@@ -6,8 +6,13 @@
 // interleave.
 //
 //	R <shardId> <partitionKey> <sequenceNumber> <subSequenceNumber> <data>
-//	C <shardId> <sequenceNumber or empty> <subSequenceNumber or empty>
+//	C <shardId> <sequenceNumber or empty> <subSequenceNumber or empty> <unixNano>
+//	I <shardId> <sequenceNumber or sentinel> <subSequenceNumber> <unixNano>   (initialize: where the lease starts)
+//	L <shardId>                      (the processor was told the lease was lost)
 //
+// The times (wall clock, nanoseconds) order the lines of several processes:
+// the tests check that a lease always starts at or after every checkpoint
+// logged before it started.
 // <data> is the record's payload when it is at most 64 bytes of printable
 // ASCII without tabs, else "-": the end-to-end tests check that every record
 // arrived with its own payload.
@@ -19,6 +24,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/kclgo/kclgo/kcl"
 )
@@ -91,7 +97,33 @@ func (l *Log) Checkpoint(shard, seq string, sub int64) {
 	if seq != "" {
 		l.buf = strconv.AppendInt(l.buf, sub, 10)
 	}
+	l.buf = append(l.buf, '\t')
+	l.buf = strconv.AppendInt(l.buf, time.Now().UnixNano(), 10)
 	l.buf = append(l.buf, '\n')
+}
+
+// Initialize buffers the line of an Initialize call: the lease's checkpoint.
+func (l *Log) Initialize(shard, seq string, sub int64) {
+	if l == nil || l.f == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = append(l.buf, "I\t"+shard+"\t"+seq+"\t"...)
+	l.buf = strconv.AppendInt(l.buf, sub, 10)
+	l.buf = append(l.buf, '\t')
+	l.buf = strconv.AppendInt(l.buf, time.Now().UnixNano(), 10)
+	l.buf = append(l.buf, '\n')
+}
+
+// LeaseLost buffers the line of a LeaseLost call.
+func (l *Log) LeaseLost(shard string) {
+	if l == nil || l.f == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = append(l.buf, "L\t"+shard+"\n"...)
 }
 
 // Flush writes the buffered lines with one write call.

@@ -1,6 +1,6 @@
 //go:build amd64 && !purego
 
-package protocol
+package fastjson
 
 import (
 	_ "unsafe" // go:linkname
