@@ -63,6 +63,16 @@ func (s *sample) ShutdownRequested(ctx context.Context, in kcl.ShutdownRequested
 	return s.Concurrent.ShutdownRequested(ctx, in)
 }
 
+// LeaseLost implements the kcl interface of the same name; it notes the
+// loss in the record log.
+func (s *sample) LeaseLost(ctx context.Context, in kcl.LeaseLostInput) error {
+	s.log.LeaseLost(s.shard)
+	if err := s.log.Flush(); err != nil {
+		return err
+	}
+	return s.Concurrent.LeaseLost(ctx, in)
+}
+
 func main() {
 	log, err := recordlog.Open()
 	if err != nil {
@@ -75,7 +85,8 @@ func main() {
 		Workers: envInt("KCLGO_WORKERS", 64),
 		OnInitialize: func(_ context.Context, in kcl.InitializeInput) error {
 			s.shard = in.ShardID
-			return nil
+			s.log.Initialize(in.ShardID, in.SequenceNumber, in.SubSequenceNumber)
+			return s.log.Flush()
 		},
 		Handle: func(ctx context.Context, r kcl.Record) error {
 			// Real work goes here: an HTTP call, a database write.
