@@ -315,7 +315,10 @@ func (c *Concurrent) ShardEnded(ctx context.Context, in ShardEndedInput) error {
 		}
 		_ = st.flush(ctx, in.Checkpointer, true)
 		st.close()
-		return fmt.Errorf("%w: shard end with %d records unfinished: %w", ErrConcurrentClosed, left, ctx.Err())
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("%w: shard end with %d records unfinished: %w", ErrConcurrentClosed, left, err)
+		}
+		return fmt.Errorf("%w: shard end with %d records left unfinished by an earlier shutdown", ErrConcurrentClosed, left)
 	}
 	st.close()
 	if f := st.failure(); f != nil {
@@ -506,8 +509,12 @@ func (st *concState) failure() error {
 }
 
 // waitIdle waits until no record is in flight, a record failed, or ctx
-// ends; it returns the records still in flight.
+// ends; it returns the records still in flight. A long wait (a handler
+// that hangs, an Ack forgotten) is logged every waitLog.
 func (st *concState) waitIdle(ctx context.Context) int {
+	tick := time.NewTicker(waitLog)
+	defer tick.Stop()
+	began := time.Now()
 	for {
 		st.mu.Lock()
 		n, stop := st.inflight, st.failed != nil || st.closed
@@ -517,11 +524,16 @@ func (st *concState) waitIdle(ctx context.Context) int {
 		}
 		select {
 		case <-st.wake:
+		case <-tick.C:
+			zerolog.Ctx(ctx).Warn().Int("records", n).Dur("waited", time.Since(began)).Msg("still waiting for records in flight (a handler that hangs, or an Ack never done?)")
 		case <-ctx.Done():
 			return n
 		}
 	}
 }
+
+// waitLog is how often a long wait for the records in flight is logged.
+const waitLog = 30 * time.Second
 
 // allFinished reports whether every accepted record is under the
 // watermark.
