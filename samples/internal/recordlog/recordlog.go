@@ -144,28 +144,74 @@ func (l *Log) Flush() error {
 	return nil
 }
 
-// Checkpointer wraps a processor's Checkpointer to log each successful
-// checkpoint of Shard.
-type Checkpointer struct {
-	kcl.Checkpointer
-	Shard string
+// Processor wraps a samples' RecordProcessor to log what the record log
+// holds besides records: an I line at Initialize, a C line per successful
+// checkpoint (through the Checkpointers it passes on) and an L line at
+// LeaseLost. Handlers log their R lines with [Processor.Shard].
+type Processor struct {
+	kcl.RecordProcessor
 	Log   *Log
+	shard string // set by Initialize, before any record
 }
 
-// CheckpointAt implements the kcl interface of the same name.
-func (c Checkpointer) CheckpointAt(ctx context.Context, seq string, sub int64) error {
+// Shard returns the shard's id, once Initialize was called.
+func (p *Processor) Shard() string { return p.shard }
+
+// Initialize implements the kcl interface of the same name.
+func (p *Processor) Initialize(ctx context.Context, in kcl.InitializeInput) error {
+	p.shard = in.ShardID
+	p.Log.Initialize(in.ShardID, in.SequenceNumber, in.SubSequenceNumber)
+	if err := p.Log.Flush(); err != nil {
+		return err
+	}
+	return p.RecordProcessor.Initialize(ctx, in)
+}
+
+// ProcessRecords implements the kcl interface of the same name.
+func (p *Processor) ProcessRecords(ctx context.Context, in kcl.ProcessRecordsInput) error {
+	in.Checkpointer = checkpointer{in.Checkpointer, p}
+	return p.RecordProcessor.ProcessRecords(ctx, in)
+}
+
+// ShardEnded implements the kcl interface of the same name.
+func (p *Processor) ShardEnded(ctx context.Context, in kcl.ShardEndedInput) error {
+	in.Checkpointer = checkpointer{in.Checkpointer, p}
+	return p.RecordProcessor.ShardEnded(ctx, in)
+}
+
+// ShutdownRequested implements the kcl interface of the same name.
+func (p *Processor) ShutdownRequested(ctx context.Context, in kcl.ShutdownRequestedInput) error {
+	in.Checkpointer = checkpointer{in.Checkpointer, p}
+	return p.RecordProcessor.ShutdownRequested(ctx, in)
+}
+
+// LeaseLost implements the kcl interface of the same name.
+func (p *Processor) LeaseLost(ctx context.Context, in kcl.LeaseLostInput) error {
+	p.Log.LeaseLost(p.shard)
+	if err := p.Log.Flush(); err != nil {
+		return err
+	}
+	return p.RecordProcessor.LeaseLost(ctx, in)
+}
+
+// checkpointer logs each successful checkpoint of p's shard.
+type checkpointer struct {
+	kcl.Checkpointer
+	p *Processor
+}
+
+func (c checkpointer) CheckpointAt(ctx context.Context, seq string, sub int64) error {
 	if err := c.Checkpointer.CheckpointAt(ctx, seq, sub); err != nil {
 		return err
 	}
-	c.Log.Checkpoint(c.Shard, seq, sub)
-	return c.Log.Flush()
+	c.p.Log.Checkpoint(c.p.shard, seq, sub)
+	return c.p.Log.Flush()
 }
 
-// Checkpoint implements the kcl interface of the same name.
-func (c Checkpointer) Checkpoint(ctx context.Context) error {
+func (c checkpointer) Checkpoint(ctx context.Context) error {
 	if err := c.Checkpointer.Checkpoint(ctx); err != nil {
 		return err
 	}
-	c.Log.Checkpoint(c.Shard, "", 0)
-	return c.Log.Flush()
+	c.p.Log.Checkpoint(c.p.shard, "", 0)
+	return c.p.Log.Flush()
 }
