@@ -172,7 +172,6 @@ type concState struct {
 	cancel context.CancelFunc
 	run    chan *entry // to the workers; capacity maxN, so a send never blocks
 	wake   chan struct{}
-	wg     sync.WaitGroup // the workers
 	maxN   int
 	maxB   int
 
@@ -214,7 +213,6 @@ func (c *Concurrent) state(ctx context.Context) (*concState, error) {
 	// context keeps its values (the logger) but not its cancellation.
 	st.ctx, st.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	st.run = make(chan *entry, st.maxN)
-	st.wg.Add(workers)
 	for range workers {
 		go st.work()
 	}
@@ -341,7 +339,6 @@ func (c *Concurrent) LeaseLost(ctx context.Context, in LeaseLostInput) error {
 
 // work is one worker goroutine.
 func (st *concState) work() {
-	defer st.wg.Done()
 	for e := range st.run {
 		if st.ctx.Err() != nil {
 			continue // closed: the record is delivered again
@@ -544,7 +541,8 @@ func (st *concState) allFinished() bool {
 }
 
 // close stops accepting records, cancels the handlers' context and stops
-// the workers. Records in flight stay unfinished.
+// the workers (each once its handler returned). Records in flight stay
+// unfinished.
 func (st *concState) close() {
 	st.mu.Lock()
 	if st.closed {
