@@ -157,3 +157,19 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseLambdaEvent: the Lambda event parser never panics and fails
+// only with a DecodeError.
+func FuzzParseLambdaEvent(f *testing.F) {
+	f.Add(read(f, "lambda-sample-event.json"))
+	f.Add([]byte(`{"awslogs":{"data":"%%%"}}`))
+	f.Add([]byte(`{"awslogs":null}`))
+	f.Fuzz(func(t *testing.T, event []byte) {
+		if _, err := cwlogs.ParseLambdaEvent(event); err != nil {
+			var de *cwlogs.DecodeError
+			if !errors.As(err, &de) {
+				t.Fatalf("error %v is not a DecodeError", err)
+			}
+		}
+	})
+}
