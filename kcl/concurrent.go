@@ -296,4 +296,3 @@ func (c *Concurrent) LeaseLost(ctx context.Context, in LeaseLostInput) error {
 	}
 	return nil
 }
-
