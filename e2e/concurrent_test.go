@@ -55,7 +55,10 @@ func TestConcurrentDelivery(t *testing.T) {
 	produce(t, ep, stream, 4, 0, 5000)
 	produce(t, ep, stream, 0, 5000, 5000, "-aggregated", "5000")
 	logPath := filepath.Join(t.TempDir(), "records.log")
-	d := startDaemon(t, 3, props(3, ep, app, stream, child, concurrentProps), childEnv(logPath))
+	// A checkpoint policy (every 50 records) checkpoints the watermark while
+	// ProcessRecords waits for room too: many checkpoints with records in
+	// flight on both sides of them.
+	d := startDaemon(t, 3, props(3, ep, app, stream, child, concurrentProps), childEnv(logPath, "KCLGO_CHECKPOINT_EVERY=50"))
 	lines := waitAll(t, logPath, 0, 10000, 3*time.Minute, d)
 	if dup := duplicates(lines); len(dup) > 0 {
 		t.Errorf("records delivered more than once in a clean run: %d, e.g. %v", len(dup), first(dup, 5))
