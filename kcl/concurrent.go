@@ -29,9 +29,9 @@ import (
 // watermark is checkpointed at these moments:
 //
 //   - each ProcessRecords, before it returns: always when Policy is nil,
-//     else when Policy says a checkpoint is due (also while ProcessRecords
-//     waits for room). Policy counts records as they pass under the
-//     watermark. On an idle shard no ProcessRecords comes unless the
+//     else when Policy says a checkpoint is due; with a Policy also while
+//     ProcessRecords waits for room, without holding up the records being
+//     accepted. Policy counts records as they pass under the watermark. On an idle shard no ProcessRecords comes unless the
 //     daemon's properties set callProcessRecordsEvenForEmptyRecordList =
 //     true (in the native worker:
 //     worker.Config.CallProcessRecordsEvenForEmptyRecordList): then every
@@ -211,14 +211,18 @@ func (c *Concurrent) ProcessRecords(ctx context.Context, in ProcessRecordsInput)
 		}
 	}
 	st.mu.Unlock()
-	for i := start; i < len(in.Records); i++ {
-		if err := st.admit(ctx, in.Checkpointer, in.Records[i]); err != nil {
-			var re *RecordError
-			if errors.As(err, &re) {
-				_ = st.flush(ctx, in.Checkpointer, true) // keep what is finished
-			}
-			return err
+	for i := start; i < len(in.Records) && err == nil; i++ {
+		err = st.admit(ctx, in.Checkpointer, in.Records[i])
+	}
+	if serr := st.settle(); serr != nil {
+		return serr
+	}
+	if err != nil {
+		var re *RecordError
+		if errors.As(err, &re) {
+			_ = st.flush(ctx, in.Checkpointer, true) // keep what is finished
 		}
+		return err
 	}
 	if err := st.failure(); err != nil {
 		_ = st.flush(ctx, in.Checkpointer, true)

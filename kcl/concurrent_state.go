@@ -48,6 +48,9 @@ type concState struct {
 	failed   *RecordError
 	closed   bool
 
+	behind    chan struct{} // closed when the checkpoint flushBehind started is over; nil: none
+	behindErr error         // what it returned, for settle
+
 	batchFirst position // first record of the last batch, and how many of it were accepted:
 	batchDone  int      // a retried batch skips those
 }
@@ -108,9 +111,7 @@ func (st *concState) admit(ctx context.Context, cp Checkpointer, r Record) error
 		due := st.due
 		st.mu.Unlock()
 		if due {
-			if err := st.flush(ctx, cp, false); err != nil {
-				return err
-			}
+			st.flushBehind(ctx, cp)
 		}
 		select {
 		case <-st.wake:
@@ -270,23 +271,68 @@ func (st *concState) close() {
 	st.cancel()
 }
 
+// flushBehind starts a checkpoint of the watermark on its own goroutine,
+// so that records keep being accepted during its round trip; one at a
+// time. ProcessRecords settles it before it returns (the Checkpointer is
+// valid only until then).
+func (st *concState) flushBehind(ctx context.Context, cp Checkpointer) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.behind != nil {
+		return
+	}
+	done := make(chan struct{})
+	st.behind = done
+	go func() {
+		defer close(done)
+		err := st.flush(ctx, cp, false)
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		st.behind = nil
+		if st.behindErr == nil {
+			st.behindErr = err
+		}
+	}()
+}
+
+// settle waits for a checkpoint started by flushBehind and returns its
+// error (only a broken conversation with the daemon).
+func (st *concState) settle() error {
+	st.mu.Lock()
+	done := st.behind
+	st.mu.Unlock()
+	if done != nil {
+		<-done
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	err := st.behindErr
+	st.behindErr = nil
+	return err
+}
+
 // flush checkpoints the watermark if it moved since the last checkpoint
 // and force is set or the Policy asked for it.
 func (st *concState) flush(ctx context.Context, cp Checkpointer, force bool) error {
 	st.mu.Lock()
 	m := st.mark
-	need := m.ok && m != st.sent && !st.hold && (force || st.due)
+	need := m.ok && m != st.sent && !st.hold && (force || st.due) && cp != nil
+	if need {
+		// The policy counts from here: records passing under the
+		// watermark during the round trip count towards the next one.
+		// (Also when it is refused, as with PerRecord.)
+		if st.c.Policy != nil {
+			st.c.Policy.Checkpointed()
+		}
+		st.due = false
+	}
 	st.mu.Unlock()
-	if !need || cp == nil {
+	if !need {
 		return nil
 	}
 	err := cp.CheckpointAt(ctx, m.seq, m.sub)
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.c.Policy != nil {
-		st.c.Policy.Checkpointed()
-	}
-	st.due = false
 	if err == nil {
 		st.sent = m
 	}

@@ -247,7 +247,9 @@ func TestConcurrentFailure(t *testing.T) {
 // A policy's checkpoint comes while ProcessRecords waits for room, not
 // only at its end.
 func TestConcurrentPolicyWhileWaiting(t *testing.T) {
-	c := &kcl.Concurrent{Workers: 2, MaxInFlight: 2, Policy: &everyN{n: 10}, Handle: func(ctx context.Context, r kcl.Record) error {
+	// One worker: records finish in order, so the watermark moves with
+	// every record (with more, a slow first record may hold it back).
+	c := &kcl.Concurrent{Workers: 1, MaxInFlight: 2, Policy: &everyN{n: 10}, Handle: func(ctx context.Context, r kcl.Record) error {
 		time.Sleep(100 * time.Microsecond)
 		return nil
 	}}
@@ -322,4 +324,38 @@ func (c checkingCheckpointer) CheckpointAt(ctx context.Context, seq string, sub 
 	}
 	c.w.mu.Unlock()
 	return c.Checkpointer.CheckpointAt(ctx, seq, sub)
+}
+
+// A policy's checkpoint during ProcessRecords does not hold up the records
+// being accepted: while the checkpoint waits for its reply, more records
+// than MaxInFlight get handled.
+func TestConcurrentPolicyCheckpointBehind(t *testing.T) {
+	var handled atomic.Int32
+	c := &kcl.Concurrent{Workers: 1, MaxInFlight: 2, Policy: &everyN{n: 10}, Handle: func(ctx context.Context, r kcl.Record) error {
+		time.Sleep(100 * time.Microsecond) // 1,000 records: 100 ms at least, the first checkpoint due after 1 ms
+		handled.Add(1)
+		return nil
+	}}
+	r := runner(t, c)
+	tr := &fakeTransport{entered: make(chan struct{}), release: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() {
+		done <- r.ProcessRecords(context.Background(), kcl.ProcessRecordsInput{Records: recs(0, 1000, distinctKeys)}, tr)
+	}()
+	select {
+	case <-tr.entered: // the first checkpoint is waiting for its reply
+	case <-time.After(10 * time.Second):
+		t.Fatal("no checkpoint within 10 s")
+	}
+	at := handled.Load()
+	require.Eventually(t, func() bool { return handled.Load() >= at+10 }, 5*time.Second, time.Millisecond,
+		"records accepted and handled while the checkpoint is in flight")
+	go func() {
+		for range tr.entered {
+		}
+	}()
+	close(tr.release)
+	require.NoError(t, <-done)
+	close(tr.entered)
+	assert.False(t, tr.overlap.Load(), "one checkpoint at a time")
 }
