@@ -267,7 +267,9 @@ func TestConcurrentUnderDaemon(t *testing.T) {
 	var mu sync.Mutex
 	finished := map[string]bool{}
 	var problems []string
-	c := &kcl.Concurrent{Workers: 32, Handle: func(ctx context.Context, r kcl.Record) error {
+	// 16 in flight, batches of 50: each ProcessRecords waits for records
+	// to finish, so the watermark moves during it.
+	c := &kcl.Concurrent{Workers: 8, MaxInFlight: 16, Handle: func(ctx context.Context, r kcl.Record) error {
 		i, _ := strconv.Atoi(string(r.Data[4:]))
 		time.Sleep(time.Duration(i%7) * 100 * time.Microsecond)
 		mu.Lock()

@@ -105,9 +105,15 @@ func TestFlushByCount(t *testing.T) {
 	require.NoError(t, r.ProcessRecords(context.Background(), kcl.ProcessRecordsInput{Records: records(0, 25, 0)}, tr))
 	require.Eventually(t, func() bool { return len(rec.got()) == 2 }, 5*time.Second, time.Millisecond)
 	assert.Equal(t, []string{":r0-r9(10)", ":r10-r19(10)"}, rec.got())
-	// The watermark: after the flushed records, not the 5 still in a batch.
-	require.NoError(t, r.ProcessRecords(context.Background(), kcl.ProcessRecordsInput{}, tr))
-	assert.Equal(t, kcltest.SequenceNumber(19), tr.last())
+	// The watermark: after the flushed records (once their acks are done),
+	// never the 5 still in a batch.
+	require.Eventually(t, func() bool {
+		require.NoError(t, r.ProcessRecords(context.Background(), kcl.ProcessRecordsInput{}, tr))
+		return tr.last() == kcltest.SequenceNumber(19)
+	}, 5*time.Second, time.Millisecond)
+	for _, c := range tr.calls {
+		assert.LessOrEqual(t, c, kcltest.SequenceNumber(19))
+	}
 	_ = r.LeaseLost(context.Background())
 }
 
@@ -140,7 +146,7 @@ func trimmed(s []string) []string {
 
 func TestFlushByAge(t *testing.T) {
 	rec := &recorder{}
-	b, err := sink.New(sink.Config{Flush: rec.flush, MaxAge: 20 * time.Millisecond})
+	b, err := sink.New(sink.Config{Flush: rec.flush, MaxAge: 300 * time.Millisecond})
 	require.NoError(t, err)
 	r, tr := shard(t, b, nil)
 	require.NoError(t, r.ProcessRecords(context.Background(), kcl.ProcessRecordsInput{Records: records(0, 3, 0)}, tr))
@@ -153,17 +159,25 @@ func TestFlushByAge(t *testing.T) {
 }
 
 // A failed flush is retried; its records are finished only once it
-// succeeded.
+// succeeded: no checkpoint names them while it fails.
 func TestFlushRetry(t *testing.T) {
-	rec := &recorder{fails: 2}
+	rec := &recorder{fails: 1 << 30} // failing until the test says
 	b, err := sink.New(sink.Config{Flush: rec.flush, MaxRecords: 5, MaxAge: time.Hour,
-		Retry: kcl.RetryPolicy{MaxAttempts: 3, InitialBackoff: 30 * time.Millisecond}})
+		Retry: kcl.RetryPolicy{MaxAttempts: 1000, InitialBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}})
 	require.NoError(t, err)
 	r, tr := shard(t, b, nil)
 	require.NoError(t, r.ProcessRecords(context.Background(), kcl.ProcessRecordsInput{Records: records(0, 5, 0)}, tr))
+	require.Eventually(t, func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return rec.calls >= 3
+	}, 5*time.Second, time.Millisecond, "the flush is retried")
+	require.NoError(t, r.ProcessRecords(context.Background(), kcl.ProcessRecordsInput{}, tr))
 	assert.Empty(t, tr.calls, "nothing checkpointed while the flush is failing")
+	rec.mu.Lock()
+	rec.fails = 0 // the destination is back
+	rec.mu.Unlock()
 	require.NoError(t, r.ShardEnded(context.Background(), tr))
-	assert.Equal(t, 3, rec.calls)
 	assert.Equal(t, []string{":r0-r4(5)"}, rec.got())
 	assert.Equal(t, "end", tr.last())
 }
