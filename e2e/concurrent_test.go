@@ -58,7 +58,10 @@ func TestConcurrentDelivery(t *testing.T) {
 	// A checkpoint policy (every 50 records) checkpoints the watermark while
 	// ProcessRecords waits for room too: many checkpoints with records in
 	// flight on both sides of them.
-	d := startDaemon(t, 3, props(3, ep, app, stream, child, concurrentProps), childEnv(logPath, "KCLGO_CHECKPOINT_EVERY=50"))
+	// Batches of at most 500: several ProcessRecords per shard, each a
+	// checkpoint moment.
+	p := props(3, ep, app, stream, child, map[string]string{"maxRecords": "500", "callProcessRecordsEvenForEmptyRecordList": "true"})
+	d := startDaemon(t, 3, p, childEnv(logPath, "KCLGO_CHECKPOINT_EVERY=50"))
 	lines := waitAll(t, logPath, 0, 10000, 3*time.Minute, d)
 	if dup := duplicates(lines); len(dup) > 0 {
 		t.Errorf("records delivered more than once in a clean run: %d, e.g. %v", len(dup), first(dup, 5))
