@@ -129,7 +129,7 @@ func setup() (func(), error) {
 	if err := chooseChild(); err != nil {
 		return nil, err
 	}
-	for _, k := range []string{"3", "1"} {
+	for _, k := range []string{"3", "2", "1"} {
 		if out, err := runIn(env.root, 8*time.Minute, nil, "bash", "scripts/kcl-jars.sh", "--kcl", k, "fetch"); err != nil {
 			return nil, fmt.Errorf("kcl-jars.sh --kcl %s fetch: %v\n%s", k, err, out)
 		}

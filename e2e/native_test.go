@@ -275,8 +275,8 @@ func checkRedelivery(t *testing.T, logs ...[]logLine) int {
 // TestNativeDelivery: one native worker delivers 10,000 records on 4 shards,
 // half KPL-aggregated, each with its own data; every lease ends at its
 // shard's last record; the rows have the attribute names and types the real
-// daemon writes (a KCL 3.1.3 daemon in its 2.x-compatible mode writes a row
-// in the same run). Run on moto's DynamoDB and on dynalite.
+// daemon writes (a KCL 2.7.2 daemon writes a row in the same run). Run on
+// moto's DynamoDB and on dynalite.
 func TestNativeDelivery(t *testing.T) {
 	need(t)
 	for _, tc := range []struct {
@@ -303,8 +303,8 @@ func TestNativeDelivery(t *testing.T) {
 			jstream, japp := unique("nd-jstream"), unique("nd-japp")
 			produce(t, tc.ep, jstream, 1, 0, 20)
 			jl := filepath.Join(t.TempDir(), "java.log")
-			d := startDaemon(t, 3, props(3, tc.ep, japp, jstream, nativeBinary(t), map[string]string{
-				"clientVersionConfig": "CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X"}), childEnv(jl))
+			d := startDaemon(t, 2, props(2, tc.ep, japp, jstream, nativeBinary(t), map[string]string{
+				"retrievalMode": "POLLING"}), childEnv(jl))
 			waitAll(t, jl, 0, 20, 2*time.Minute, d)
 			waitFor(t, time.Minute, "the daemon's checkpoint", func() bool {
 				ls, _ := leases(tc.ep, japp)
@@ -312,7 +312,7 @@ func TestNativeDelivery(t *testing.T) {
 			})
 			java := rawRows(t, tc.ep, japp)["shardId-000000000000"]
 			ours := rawRows(t, tc.ep, app)["shardId-000000000000"]
-			t.Logf("row written by KCL 3.1.3 (2.x mode): %v", java)
+			t.Logf("row written by KCL 2.7.2:         %v", java)
 			t.Logf("row written by the native worker:     %v", ours)
 			for k, typ := range ours {
 				if java[k] != typ {
@@ -322,7 +322,7 @@ func TestNativeDelivery(t *testing.T) {
 			for k := range java {
 				switch k {
 				case "leaseOwner": // ours was released at shutdown
-				case "throughputKBps": // KCL 3.x only
+				case "throughputKBps": // KCL 3.x only (not written by 2.7.2)
 				default:
 					if _, ok := ours[k]; !ok {
 						t.Errorf("attribute %s written by the Java KCL is missing from the native worker's row", k)
@@ -657,20 +657,21 @@ func TestNativeRestartInAggregate(t *testing.T) {
 }
 
 // TestNativeInterop shares one lease table between the Java KCL and the
-// native worker, on kinesis-local and moto. The Java side is the
-// MultiLangDaemon 3.1.3 with a kclgo child (the same perrecord binary), in
-// its 2.x-compatible client version (clientVersionConfig =
-// CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X: the 2.x lease protocol, peer to
-// peer), except in (d), where KCL 3.1.3 runs in its default 3.x mode and the
-// native worker takes over the table it left.
+// native worker, on kinesis-local and moto. The Java side is a
+// MultiLangDaemon with a kclgo child (the same perrecord binary): KCL 2.7.2,
+// the newest 2.x Maven Central serves here (the 2.x lease protocol the
+// worker speaks), and KCL 3.1.3 in its 2.x-compatible client version
+// (clientVersionConfig = CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X), for (a)
+// Java then native, (b) native then Java and (c) both at once; and in (d)
+// KCL 3.1.3 in its default 3.x mode, whose table the native worker takes
+// over.
 func TestNativeInterop(t *testing.T) {
 	need(t)
 	ep := env.native
-	compat := map[string]string{"clientVersionConfig": "CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X"}
 	type step func(t *testing.T, app, stream, log string) func()
-	java := func(extra map[string]string) step {
+	java := func(kcl int, extra map[string]string) step {
 		return func(t *testing.T, app, stream, log string) func() {
-			d := startDaemon(t, 3, props(3, ep, app, stream, nativeBinary(t), extra), childEnv(log))
+			d := startDaemon(t, kcl, props(kcl, ep, app, stream, nativeBinary(t), extra), childEnv(log))
 			return func() {
 				if code := d.stop(60 * time.Second); code != 0 && code != 143 {
 					t.Logf("daemon exited with %d", code)
@@ -711,16 +712,32 @@ func TestNativeInterop(t *testing.T) {
 			}
 		}
 	}
-	t.Run("a_java_then_native", handover(java(compat), native))
-	t.Run("b_native_then_java", handover(native, java(compat)))
-	t.Run("d_kcl3_default_then_native", handover(java(nil), native))
-	t.Run("c_java_and_native_at_once", func(t *testing.T) {
+	javas := []struct {
+		name string
+		step step
+	}{
+		{"kcl2.7.2", java(2, map[string]string{"retrievalMode": "POLLING"})},
+		{"kcl3.1.3-2x", java(3, map[string]string{"clientVersionConfig": "CLIENT_VERSION_CONFIG_COMPATIBLE_WITH_2X"})},
+	}
+	for _, j := range javas {
+		t.Run("a_"+j.name+"_then_native", handover(j.step, native))
+		t.Run("b_native_then_"+j.name, handover(native, j.step))
+		t.Run("c_"+j.name+"_and_native_at_once", atOnce(j.step))
+	}
+	t.Run("d_kcl3.1.3_default_then_native", handover(java(3, nil), native))
+}
+
+// atOnce is TestNativeInterop's (c): a Java and a native worker share the
+// leases of one stream at the same time and deliver everything.
+func atOnce(java func(t *testing.T, app, stream, log string) func()) func(t *testing.T) {
+	ep := env.native
+	return func(t *testing.T) {
 		t.Parallel()
 		stream, app := unique("ni-stream"), unique("ni-app")
 		produce(t, ep, stream, 4, 0, 1000)
 		dir := t.TempDir()
 		lj, ln := filepath.Join(dir, "java.log"), filepath.Join(dir, "native.log")
-		stopJava := java(compat)(t, app, stream, lj)
+		stopJava := java(t, app, stream, lj)
 		w := startNative(t, ep, app, stream, "native-c", ln, nil)
 		var o map[string]int
 		waitFor(t, 3*time.Minute, "the Java and the native worker both holding leases", func() bool {
@@ -745,5 +762,5 @@ func TestNativeInterop(t *testing.T) {
 		w.stop()
 		stopJava()
 		checkRedelivery(t, readLog(t, lj), readLog(t, ln))
-	})
+	}
 }

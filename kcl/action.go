@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"runtime/debug"
+	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/kclgo/kclgo/internal/telemetry"
 	"github.com/kclgo/kclgo/protocol"
 )
 
@@ -33,7 +35,10 @@ import (
 // not processed), or the error the transport returned (do not acknowledge;
 // checkpoints cannot go on).
 //
-// Options are those of Run; [WithShutdownGrace] has no effect here. The
+// Options are those of Run; [WithShutdownGrace] has no effect here. With
+// [WithMeterProvider] the runner records the processing metrics of every
+// runtime (see the README's table): a [PerRecord] or any other processor
+// run by it gets them without code of its own. The
 // methods must not be called concurrently: the processor's methods never
 // are. A nil transport means no checkpoint is allowed: the Checkpointer
 // returns ErrCheckpointNotAllowed. Make an ActionRunner with NewActionRunner:
@@ -43,6 +48,8 @@ type ActionRunner struct {
 	opts    options
 	log     zerolog.Logger
 	shardID string
+	tel     *telemetry.Processing // nil: no metrics
+	shard   *telemetry.Shard      // tel's instruments for shardID; nil: no metrics
 }
 
 // NewActionRunner returns an ActionRunner for p, configured as Run would be
@@ -53,7 +60,11 @@ func NewActionRunner(p RecordProcessor, opts ...Option) *ActionRunner {
 }
 
 func newActionRunner(p RecordProcessor, o options, log zerolog.Logger) *ActionRunner {
-	return &ActionRunner{p: p, opts: o, log: log}
+	tel, err := telemetry.NewProcessing(o.meterProvider, o.metricAttrs...)
+	if err != nil {
+		log.Warn().Err(err).Msg("the meter provider refused an instrument; metrics are incomplete")
+	}
+	return &ActionRunner{p: p, opts: o, log: log, tel: tel, shard: tel.Shard("")}
 }
 
 // Initialize calls the processor's Initialize. From then on the runner's
@@ -61,6 +72,7 @@ func newActionRunner(p RecordProcessor, o options, log zerolog.Logger) *ActionRu
 func (r *ActionRunner) Initialize(ctx context.Context, in InitializeInput) error {
 	r.shardID = in.ShardID
 	r.log = r.log.With().Str("shard", in.ShardID).Logger()
+	r.shard = r.tel.Shard(in.ShardID)
 	return r.run(ctx, protocol.ActionInitialize, false, nil, func(ctx context.Context, _ *checkpointScope) error {
 		return r.p.Initialize(ctx, in)
 	})
@@ -69,10 +81,19 @@ func (r *ActionRunner) Initialize(ctx context.Context, in InitializeInput) error
 // ProcessRecords calls the processor's ProcessRecords with in, its
 // Checkpointer set to one on t (a Checkpointer in in is replaced).
 func (r *ActionRunner) ProcessRecords(ctx context.Context, in ProcessRecordsInput, t CheckpointTransport) error {
-	return r.run(ctx, protocol.ActionProcessRecords, true, t, func(ctx context.Context, cp *checkpointScope) error {
+	r.shard.BehindLatest(ctx, in.MillisBehindLatest)
+	err := r.run(ctx, protocol.ActionProcessRecords, true, t, func(ctx context.Context, cp *checkpointScope) error {
 		in.Checkpointer = cp
 		return r.p.ProcessRecords(ctx, in)
 	})
+	if err == nil && r.shard != nil {
+		var n int64
+		for i := range in.Records {
+			n += int64(len(in.Records[i].Data))
+		}
+		r.shard.Processed(ctx, int64(len(in.Records)), n)
+	}
+	return err
 }
 
 // ShardEnded calls the processor's ShardEnded and then, if the processor
@@ -118,9 +139,13 @@ func (r *ActionRunner) leaseLost(ctx context.Context, action string) error {
 // run calls f for action, with a checkpoint scope on t when scoped,
 // retrying as the processor retry policy allows, and ends the scope (once,
 // waiting for a checkpoint in flight) before it returns.
-func (r *ActionRunner) run(ctx context.Context, action string, scoped bool, t CheckpointTransport, f func(context.Context, *checkpointScope) error) error {
+func (r *ActionRunner) run(ctx context.Context, action string, scoped bool, t CheckpointTransport, f func(context.Context, *checkpointScope) error) (err error) {
 	if r.p == nil {
 		return &ActionError{Action: action, ShardID: r.shardID, Err: errNoProcessor}
+	}
+	if r.shard != nil {
+		start := time.Now()
+		defer func() { r.shard.Action(ctx, action, time.Since(start), errorType(err)) }()
 	}
 	actx, cancel := context.WithCancel(r.log.WithContext(ctx))
 	defer cancel()
@@ -128,7 +153,7 @@ func (r *ActionRunner) run(ctx context.Context, action string, scoped bool, t Ch
 	if scoped {
 		cp = newCheckpointScope(t, action, r, cancel)
 	}
-	err := r.attempts(ctx, actx, action, cp, f)
+	err = r.attempts(ctx, actx, action, cp, f)
 	if cp != nil {
 		if b := cp.end(); b != nil {
 			r.log.Error().Err(b).Str("action", action).Msg("checkpoints cannot go on; stopping without acknowledging the action")
@@ -161,6 +186,7 @@ func (r *ActionRunner) attempts(ctx, actx context.Context, action string, cp *ch
 		if errors.As(err, &pe) {
 			ev = ev.Bytes("stack", pe.Stack)
 		}
+		r.shard.ProcessorError(ctx, action, errorType(&ActionError{Err: err}))
 		if attempt >= policy.MaxAttempts || ctx.Err() != nil {
 			ev.Msg("the record processor failed; giving up without acknowledging the action")
 			return &ActionError{Action: action, ShardID: r.shardID, Attempts: attempt, Err: err}
@@ -169,6 +195,7 @@ func (r *ActionRunner) attempts(ctx, actx context.Context, action string, cp *ch
 		if err := sleep(ctx, policy.backoff(attempt)); err != nil {
 			return &ActionError{Action: action, ShardID: r.shardID, Attempts: attempt, Err: err}
 		}
+		r.shard.Retry(ctx, action)
 	}
 }
 
@@ -181,4 +208,20 @@ func protect(ctx context.Context, cp *checkpointScope, f func(context.Context, *
 		}
 	}()
 	return f(ctx, cp)
+}
+
+// errorType classifies what an action returned for its metrics: "" for
+// success, a panic or an error of the processor, or the transport's failure.
+func errorType(err error) string {
+	var ae *ActionError
+	switch {
+	case err == nil:
+		return ""
+	case !errors.As(err, &ae):
+		return telemetry.ErrorTransport
+	case errors.As(ae.Err, new(*PanicError)):
+		return telemetry.ErrorPanic
+	default:
+		return telemetry.ErrorProcessor
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/metric/noop"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/kclgo/kclgo/kcl"
 	"github.com/kclgo/kclgo/kcl/kcltest"
@@ -27,8 +29,21 @@ func (benchProc) ShutdownRequested(context.Context, kcl.ShutdownRequestedInput) 
 
 // BenchmarkServeActions serves 1,000 small batches, each with one checkpoint
 // round trip, from memory: the per-action cost of decoding, the action
-// runner, the Checkpointer and the status.
+// runner, the Checkpointer and the status. Its sub-benchmarks are the same
+// without metrics (kclgo's default, the baseline), with the API's no-op
+// provider, and with the SDK's (a ManualReader): with 4 records a batch,
+// the metrics' per-batch cost is at its largest per record.
 func BenchmarkServeActions(b *testing.B) {
+	b.Run("metrics=none", func(b *testing.B) { benchServeActions(b) })
+	b.Run("metrics=noop", func(b *testing.B) { benchServeActions(b, kcl.WithMeterProvider(noop.NewMeterProvider())) })
+	b.Run("metrics=sdk", func(b *testing.B) {
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+		defer func() { _ = mp.Shutdown(context.Background()) }()
+		benchServeActions(b, kcl.WithMeterProvider(mp))
+	})
+}
+
+func benchServeActions(b *testing.B, opts ...kcl.Option) {
 	var in []byte
 	in = protocol.AppendMessage(in, kcltest.Initialize("s"))
 	in = append(in, '\n')
@@ -41,7 +56,7 @@ func BenchmarkServeActions(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(in)))
 	for b.Loop() {
-		if err := kcl.Serve(context.Background(), benchProc{}, bytes.NewReader(in), io.Discard, kcl.WithLogger(zerolog.Nop())); err != nil {
+		if err := kcl.Serve(context.Background(), benchProc{}, bytes.NewReader(in), io.Discard, append(opts, kcl.WithLogger(zerolog.Nop()))...); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Option configures [Run] and [Serve].
@@ -19,6 +21,8 @@ type options struct {
 	checkpointRetry RetryPolicy
 	grace           time.Duration
 	stderr          io.Writer
+	meterProvider   metric.MeterProvider
+	metricAttrs     []attribute.KeyValue
 }
 
 // LogLevelEnv is the environment variable that sets the log level when no
@@ -94,4 +98,26 @@ func WithCheckpointRetry(p RetryPolicy) Option {
 // failoverTimeMillis.
 func WithShutdownGrace(d time.Duration) Option {
 	return func(o *options) { o.grace = d }
+}
+
+// WithMeterProvider makes [Run], [Serve] and an [ActionRunner] record
+// OpenTelemetry metrics with mp: records, bytes and durations of the
+// processor's methods, its errors and retries, the shard's
+// millisBehindLatest, checkpoints, their durations and refusals (the
+// README's table lists every instrument). Default: nil, no metrics (and
+// nothing global: the otel package's global provider is not used). Under the
+// daemon each shard is its own child process: export with a push exporter
+// (OTLP), not a scrape endpoint.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(o *options) { o.meterProvider = mp }
+}
+
+// WithMetricAttributes adds attributes to every measurement of
+// [WithMeterProvider], e.g. the stream and application under the daemon
+// (the child is not told them): attribute.String("kcl.stream.name", s).
+// Keep their values few (no sequence numbers, no partition keys): each
+// distinct set is a time series. Default: none; the native worker sets the
+// stream, application and worker id itself.
+func WithMetricAttributes(attrs ...attribute.KeyValue) Option {
+	return func(o *options) { o.metricAttrs = append(o.metricAttrs, attrs...) }
 }

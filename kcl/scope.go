@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/kclgo/kclgo/internal/telemetry"
 	"github.com/kclgo/kclgo/protocol"
 )
 
@@ -67,6 +69,7 @@ type checkpointScope struct {
 	action    string
 	runner    *ActionRunner      // its logger and checkpoint retry policy
 	cancel    context.CancelFunc // cancels the action's context
+	tel       *telemetry.Shard   // the runner's instruments when the action started; nil: no metrics
 
 	ended atomic.Bool // set by end: no checkpoint starts any more
 	turn  sync.Mutex  // held by the checkpoint in flight, with its retries
@@ -77,7 +80,7 @@ type checkpointScope struct {
 }
 
 func newCheckpointScope(t CheckpointTransport, action string, r *ActionRunner, cancel context.CancelFunc) *checkpointScope {
-	return &checkpointScope{transport: t, action: action, runner: r, cancel: cancel}
+	return &checkpointScope{transport: t, action: action, runner: r, cancel: cancel, tel: r.shard}
 }
 
 // wait waits for a checkpoint in flight to finish and returns the
@@ -141,12 +144,17 @@ func (c *checkpointScope) checkpoint(ctx context.Context, pos *Position) error {
 	if pos != nil {
 		at = pos.String()
 	}
-	log, retry := &c.runner.log, c.runner.opts.checkpointRetry
+	log, retry, tel := &c.runner.log, c.runner.opts.checkpointRetry, c.tel
+	var start time.Time
+	if tel != nil {
+		start = time.Now()
+	}
 	for attempt := 1; ; attempt++ {
 		name, err := c.transport.SendCheckpoint(ctx, pos)
 		if err != nil {
 			c.broken = err
 			c.cancel() // the processor's records may no longer be valid
+			tel.Checkpoint(ctx, since(tel, start), telemetry.ErrorTransport)
 			return err
 		}
 		if name == "" {
@@ -154,18 +162,30 @@ func (c *checkpointScope) checkpoint(ctx context.Context, pos *Position) error {
 				c.atEnd = true
 			}
 			log.Debug().Str("position", at).Msg("checkpointed")
+			tel.Checkpoint(ctx, since(tel, start), "")
 			return nil
 		}
+		tel.CheckpointRefused(ctx, name)
 		cerr := &CheckpointError{Name: name, Position: at, Attempts: attempt}
 		if !retryable(name) || attempt >= retry.MaxAttempts {
 			log.Warn().Err(cerr).Msg("checkpoint failed")
+			tel.Checkpoint(ctx, since(tel, start), name)
 			return cerr
 		}
 		log.Info().Err(cerr).Int("attempt", attempt).Msg("checkpoint failed; retrying")
 		if err := sleep(ctx, retry.backoff(attempt)); err != nil {
+			tel.Checkpoint(ctx, since(tel, start), name)
 			return fmt.Errorf("%w; stopped retrying: %w", cerr, err)
 		}
 	}
+}
+
+// since is the time since start, measured only when metrics are recorded.
+func since(tel *telemetry.Shard, start time.Time) time.Duration {
+	if tel == nil {
+		return 0
+	}
+	return time.Since(start)
 }
 
 // retryable reports whether a checkpoint refused with the exception name

@@ -2,13 +2,14 @@
 # kcl-jars.sh — fetch Amazon's KCL MultiLangDaemon jars with Maven and print or run the java command line.
 #
 # Usage:
-#   scripts/kcl-jars.sh [--kcl 3|1] fetch             fetch the jars (no-op when they are there)
-#   scripts/kcl-jars.sh [--kcl 3|1] dir               print the jars folder
-#   scripts/kcl-jars.sh [--kcl 3|1] command PROPS     print the java command line (shell-quoted, one line)
-#   scripts/kcl-jars.sh [--kcl 3|1] args PROPS        print the java command line, one argument per line
-#   scripts/kcl-jars.sh [--kcl 3|1] run PROPS         fetch if needed, then exec the daemon
+#   scripts/kcl-jars.sh [--kcl 3|2|1] fetch             fetch the jars (no-op when they are there)
+#   scripts/kcl-jars.sh [--kcl 3|2|1] dir               print the jars folder
+#   scripts/kcl-jars.sh [--kcl 3|2|1] command PROPS     print the java command line (shell-quoted, one line)
+#   scripts/kcl-jars.sh [--kcl 3|2|1] args PROPS        print the java command line, one argument per line
+#   scripts/kcl-jars.sh [--kcl 3|2|1] run PROPS         fetch if needed, then exec the daemon
 #
 # --kcl 3 (default): software.amazon.kinesis:amazon-kinesis-client-multilang (version in scripts/pom.xml)
+# --kcl 2:           amazon-kinesis-client-multilang 2.7.2 with its dependencies named by hand (its POM is not served)
 # --kcl 1:           com.amazonaws:amazon-kinesis-client 1.15.x (multilang inside)
 #
 # Environment: KCLGO_CACHE (default <repo>/.cache), JAVA (default: java on PATH), MVN (default: mvn),
@@ -24,7 +25,7 @@ kcl=3
 
 die() { echo "kcl-jars.sh: $*" >&2; exit 1; }
 
-usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -34,7 +35,7 @@ while [[ $# -gt 0 ]]; do
     *) break ;;
   esac
 done
-[[ $kcl == 3 || $kcl == 1 ]] || die "--kcl must be 3 or 1, not '$kcl'"
+[[ $kcl == 3 || $kcl == 2 || $kcl == 1 ]] || die "--kcl must be 3, 2 or 1, not '$kcl'"
 [[ $# -ge 1 ]] || usage
 cmd=$1; shift
 
@@ -96,7 +97,7 @@ java_args() {
   if [[ -n ${KCL_JAVA_OPTS:-} ]]; then
     read -r -a extra <<<"$KCL_JAVA_OPTS"
   fi
-  if [[ $kcl == 3 ]]; then
+  if [[ $kcl == 3 || $kcl == 2 ]]; then
     printf '%s\n' "$java_bin" -Daws.cborEnabled=false ${extra[@]+"${extra[@]}"} \
       -cp "$jars/*:$pdir" software.amazon.kinesis.multilang.MultiLangDaemon \
       --properties-file "$pabs" --log-configuration "$here/logback.xml"

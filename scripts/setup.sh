@@ -4,7 +4,7 @@
 #
 #   bash scripts/setup.sh
 #
-# Installs when missing: Java (>= 11) and Maven (apt-get), the KCL 3.x and 1.x daemon jars (Maven, into
+# Installs when missing: Java (>= 11) and Maven (apt-get), the KCL 3.x, 2.x and 1.x daemon jars (Maven, into
 # .cache/jars), moto[server] (pip), kinesalite + dynalite (npm, into .cache/node), amazon-kclpy's sdist
 # (pip download, into .cache/kclpy), and builds h2cproxy and the producer (into .cache/bin).
 # Environment: KCLGO_SKIP_APT=1 never calls apt-get.
@@ -51,6 +51,7 @@ command -v node >/dev/null 2>&1 || apt_install nodejs npm
 command -v go >/dev/null 2>&1 || { say "go not found: install Go 1.24+ (the module needs go $(sed -n 's/^go //p' go.mod))"; exit 1; }
 
 bash "$here/kcl-jars.sh" --kcl 3 fetch
+bash "$here/kcl-jars.sh" --kcl 2 fetch
 bash "$here/kcl-jars.sh" --kcl 1 fetch
 bash "$here/localstack.sh" install
 bash "$here/kclpy.sh" >/dev/null

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/kclgo/kclgo/kcl"
 	"github.com/kclgo/kclgo/protocol"
@@ -110,6 +111,18 @@ type Config struct {
 	// ShutdownTimeout bounds ShutdownRequested of every processor when the
 	// context passed to Run is cancelled. Default: 30 s.
 	ShutdownTimeout time.Duration
+
+	// MeterProvider, if set, receives the worker's OpenTelemetry metrics:
+	// leases held, taken, stolen and lost, renewal failures, GetRecords
+	// durations, throttles and records per call, millisBehindLatest, and
+	// the processing metrics of every shard's processor (as
+	// kcl.WithMeterProvider); each with the stream, application and worker
+	// id (kcl.stream.name, kcl.application.name, kcl.worker.id) and, where
+	// it applies, the shard id. The README lists every instrument; one
+	// native worker is one process: a Prometheus scrape endpoint suits it.
+	// Default: nil, no metrics (the otel package's global provider is not
+	// used).
+	MeterProvider metric.MeterProvider
 
 	// Logger receives the worker's logs, with worker and shard ids.
 	// Default: JSON lines on stderr at info level ($KCLGO_LOG_LEVEL

@@ -77,7 +77,8 @@ func (w *worker) consume(h *held) {
 	c.delivered = c.checkpoint
 	c.hashRange = parseRange(l.StartingHashKey, l.EndingHashKey)
 	c.r = kcl.NewActionRunner(w.factory(l.Key), kcl.WithLogger(w.log),
-		kcl.WithProcessorRetry(w.cfg.ProcessorRetry), kcl.WithCheckpointRetry(w.cfg.CheckpointRetry))
+		kcl.WithProcessorRetry(w.cfg.ProcessorRetry), kcl.WithCheckpointRetry(w.cfg.CheckpointRetry),
+		kcl.WithMeterProvider(w.cfg.MeterProvider), kcl.WithMetricAttributes(w.attrs...))
 	in := kcl.InitializeInput{ShardID: l.Key, SequenceNumber: l.Checkpoint, SubSequenceNumber: l.CheckpointSub}
 	if !c.done(c.r.Initialize(c.ctx, in)) {
 		return

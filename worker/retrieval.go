@@ -57,8 +57,10 @@ func (p *polling) fetch(from position) (fetched, bool) {
 			return fetched{}, false
 		}
 		p.called = true
+		start := time.Now()
 		out, err := cfg.Kinesis.GetRecords(c.ctx, &kinesis.GetRecordsInput{ShardIterator: p.iter, Limit: aws.Int32(cfg.MaxRecords)})
 		if err != nil {
+			c.h.tel.GetRecords(c.ctx, time.Since(start), 0, err, isThrottle(err))
 			if c.lostNow() {
 				return fetched{}, false
 			}
@@ -80,6 +82,8 @@ func (p *polling) fetch(from position) (fetched, bool) {
 			p.called = false
 			continue
 		}
+		c.h.tel.GetRecords(c.ctx, time.Since(start), len(out.Records), nil, false)
+		c.h.tel.BehindLatest(c.ctx, out.MillisBehindLatest) // also for a read the processor never sees
 		p.failures = 0
 		p.iter = out.NextShardIterator
 		return fetched{records: out.Records, millisBehind: out.MillisBehindLatest, end: out.NextShardIterator == nil, children: out.ChildShards}, true

@@ -10,7 +10,9 @@ import (
 
 	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/attribute"
 
+	"github.com/kclgo/kclgo/internal/telemetry"
 	"github.com/kclgo/kclgo/kcl"
 	"github.com/kclgo/kclgo/protocol"
 )
@@ -53,6 +55,11 @@ func Run(ctx context.Context, cfg Config, factory ProcessorFactory) error {
 		held:    map[string]*held{},
 		rng:     rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 		exited:  make(chan *held, 64),
+		attrs: []attribute.KeyValue{telemetry.KeyStream.String(cfg.StreamName), telemetry.KeyApplication.String(cfg.ApplicationName),
+			telemetry.KeyWorker.String(cfg.WorkerID)},
+	}
+	if w.tel, err = telemetry.NewWorker(cfg.MeterProvider, w.attrs...); err != nil {
+		w.log.Warn().Err(err).Msg("the meter provider refused an instrument; metrics are incomplete")
 	}
 	if err := w.table.ensure(ctx, time.Minute); err != nil {
 		return err
@@ -76,6 +83,8 @@ type worker struct {
 	obs      observer
 	rng      *rand.Rand
 	lastSync time.Time
+	tel      *telemetry.Worker    // nil: no metrics
+	attrs    []attribute.KeyValue // on every measurement: stream, application, worker id
 
 	held   map[string]*held // by lease key; touched by the loop only
 	exited chan *held       // consumers that returned
@@ -89,6 +98,7 @@ type worker struct {
 type held struct {
 	key string
 	log zerolog.Logger
+	tel *telemetry.WorkerShard // nil: no metrics
 
 	mu        sync.Mutex // serialises the writes that bump the counter
 	lease     Lease      // as last written by this worker
@@ -111,6 +121,7 @@ func (h *held) markLost(why string) {
 	h.lost = true
 	close(h.lostCh)
 	h.log.Warn().Str("why", why).Msg("lease lost")
+	h.tel.LeaseLost(context.Background())
 }
 
 // isLost reports whether the lease was lost.
@@ -133,6 +144,7 @@ func (w *worker) loop(ctx context.Context) error {
 	defer cleanup.Stop()
 
 	w.takeLeases(ctx)
+	w.recordHeld(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -150,6 +162,7 @@ func (w *worker) loop(ctx context.Context) error {
 		case h := <-w.exited:
 			w.consumerExited(ctx, h)
 		}
+		w.recordHeld(ctx)
 	}
 }
 
@@ -193,6 +206,7 @@ func (w *worker) renew(ctx context.Context, h *held) {
 	default:
 		if ctx.Err() == nil {
 			h.log.Warn().Err(err).Msg("lease renewal failed; retrying")
+			h.tel.RenewalFailed(ctx)
 		}
 	}
 }
@@ -233,7 +247,7 @@ func (w *worker) takeLeases(ctx context.Context) {
 		}
 	}
 	plan := w.obs.plan(w.cfg.WorkerID, now, w.cfg.FailoverTime, w.cfg.MaxLeasesForWorker, w.cfg.MaxLeasesToStealAtOneTime, w.rng)
-	for _, ob := range append(plan.take, plan.steal...) {
+	for i, ob := range append(plan.take, plan.steal...) {
 		if h, ok := w.held[ob.Key]; ok && !h.isLost() {
 			continue
 		}
@@ -259,15 +273,15 @@ func (w *worker) takeLeases(ctx context.Context) {
 		}
 		l.Owner = w.cfg.WorkerID
 		l.CheckpointOwner = ""
-		w.hold(ctx, l, sent)
+		w.hold(ctx, l, sent).tel.LeaseTaken(ctx, i >= len(plan.take))
 		mine++
 	}
 }
 
 // hold records a lease just taken and starts its consumer.
-func (w *worker) hold(ctx context.Context, l Lease, renewedAt time.Time) {
+func (w *worker) hold(ctx context.Context, l Lease, renewedAt time.Time) *held {
 	h := &held{
-		key: l.Key, lease: l, renewedAt: renewedAt,
+		key: l.Key, lease: l, renewedAt: renewedAt, tel: w.tel.Shard(l.Key),
 		log:    w.log.With().Str("shard", l.Key).Logger(),
 		lostCh: make(chan struct{}), stopCh: make(chan struct{}), done: make(chan struct{}),
 		running: true,
@@ -283,6 +297,21 @@ func (w *worker) hold(ctx context.Context, l Lease, renewedAt time.Time) {
 		case <-ctx.Done():
 		}
 	}()
+	return h
+}
+
+// recordHeld records how many leases the worker holds (not lost).
+func (w *worker) recordHeld(ctx context.Context) {
+	if w.tel == nil {
+		return
+	}
+	n := 0
+	for _, h := range w.held {
+		if !h.isLost() {
+			n++
+		}
+	}
+	w.tel.LeasesHeld(ctx, n)
 }
 
 // consumerExited cleans up after a consumer returned: a lost lease is
@@ -399,6 +428,7 @@ wait:
 		default:
 		}
 	}
+	w.recordHeld(ctx)
 	w.log.Info().Msg("shut down")
 	w.errMu.Lock()
 	defer w.errMu.Unlock()

@@ -2,15 +2,24 @@
 // kcl.Run, as a user would write it. It counts every record's decoded bytes,
 // checkpoints once per batch at its last record, and reports its counts on
 // stderr for kclbench to check.
+//
+// -otel sdk records kclgo's metrics with the OpenTelemetry SDK (a
+// ManualReader, collected once at the end: the cost of recording, without
+// an exporter's); -otel noop passes the API's no-op provider. Without the
+// flag no provider is passed, kclgo's default. Built with -tags nosdk the
+// binary does not link the SDK (as a user's binary without metrics), and
+// -otel sdk is refused.
 package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"runtime/pprof"
 
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/metric/noop"
 
 	"github.com/kclgo/kclgo/kcl"
 )
@@ -53,9 +62,32 @@ func main() {
 			defer pprof.StopCPUProfile()
 		}
 	}
+	otel := flag.String("otel", "", "metrics: sdk (the OpenTelemetry SDK, a ManualReader), noop (the API's no-op provider), or none")
+	flag.Parse()
+	opts := []kcl.Option{kcl.WithLogLevel(zerolog.WarnLevel)}
+	collect := func() error { return nil }
+	switch *otel {
+	case "sdk":
+		mp, c, err := sdkProvider()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "kclgochild:", err)
+			os.Exit(2)
+		}
+		opts, collect = append(opts, kcl.WithMeterProvider(mp)), c
+	case "noop":
+		opts = append(opts, kcl.WithMeterProvider(noop.NewMeterProvider()))
+	case "":
+	default:
+		fmt.Fprintf(os.Stderr, "kclgochild: -otel %q: want sdk, noop or nothing\n", *otel)
+		os.Exit(2)
+	}
 	c := &counter{}
-	err := kcl.Run(context.Background(), c, kcl.WithLogLevel(zerolog.WarnLevel))
+	err := kcl.Run(context.Background(), c, opts...)
 	fmt.Fprintf(os.Stderr, "kclbench: records=%d bytes=%d\n", c.records, c.bytes)
+	if cerr := collect(); cerr != nil {
+		fmt.Fprintln(os.Stderr, "kclgochild: collecting metrics:", cerr)
+		os.Exit(1)
+	}
 	if err != nil {
 		os.Exit(1)
 	}

@@ -188,9 +188,11 @@ func measure(name string, cmd *exec.Cmd, recordLog string, want int) (result, er
 		if n >= want {
 			now := time.Now()
 			r.firstRecord = firstAt.Sub(start)
-			r.rps = float64(want) / now.Sub(firstAt).Seconds()
-			r.cpuPer100k = cpu * 100000 / float64(want)
-			r.cpuDeliveryPer100k = (cpu - cpuAtFirst) * 100000 / float64(want)
+			// n, not want: a sample taken late (a loaded machine) has seen
+			// more records, and the time and CPU they took.
+			r.rps = float64(n) / now.Sub(firstAt).Seconds()
+			r.cpuPer100k = cpu * 100000 / float64(n)
+			r.cpuDeliveryPer100k = (cpu - cpuAtFirst) * 100000 / float64(n)
 			r.rssMB = float64(peak) / (1 << 20)
 			fmt.Fprintf(os.Stderr, "nativebench: %s: %d records, %.0f records/s, %.2f CPU s, peak RSS %.0f MB, first record after %v\n",
 				name, n, r.rps, cpu, r.rssMB, r.firstRecord.Round(100*time.Millisecond))

@@ -13,7 +13,7 @@ import (
 	"syscall"
 )
 
-const daemonUsage = `usage: kclgo daemon [--kcl 3|1] [--check] app.properties
+const daemonUsage = `usage: kclgo daemon [--kcl 3|2|1] [--check] app.properties
 
 Checks the properties file (executableName exists and is executable; streamName,
 applicationName present; endpoints are URLs, consistent with regionName and with

@@ -21,7 +21,7 @@ var errNoJava = errors.New("java missing")
 
 // daemonKind describes one KCL major version's daemon.
 type daemonKind struct {
-	kcl       string // "3" or "1"
+	kcl       string // "3", "2" or "1"
 	mainClass string
 	flags     []string // JVM flags
 }
@@ -31,10 +31,12 @@ func kindOf(kcl string) (daemonKind, error) {
 	switch kcl {
 	case "3":
 		return daemonKind{kcl: "3", mainClass: "software.amazon.kinesis.multilang.MultiLangDaemon", flags: []string{"-Daws.cborEnabled=false"}}, nil
+	case "2": // 2.7.2: its jar without a POM, dependencies named in scripts/pom.xml's kcl2 profile
+		return daemonKind{kcl: "2", mainClass: "software.amazon.kinesis.multilang.MultiLangDaemon", flags: []string{"-Daws.cborEnabled=false"}}, nil
 	case "1":
 		return daemonKind{kcl: "1", mainClass: "com.amazonaws.services.kinesis.multilang.MultiLangDaemon", flags: []string{"-Dcom.amazonaws.sdk.disableCbor=true"}}, nil
 	}
-	return daemonKind{}, fmt.Errorf("--kcl %q: want 3 or 1 (KCL 2.x: its multilang jar is not on the Maven Central this project reaches)", kcl)
+	return daemonKind{}, fmt.Errorf("--kcl %q: want 3, 2 or 1", kcl)
 }
 
 // version returns the daemon version pinned in scripts/pom.xml.
@@ -170,7 +172,7 @@ func jarsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("jars", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "usage: kclgo jars [--kcl 3|1]\n\nFetches the pinned daemon jars with Maven (unless present) and prints their folder.\n\nFlags:\n")
+		fmt.Fprint(stderr, "usage: kclgo jars [--kcl 3|2|1]\n\nFetches the pinned daemon jars with Maven (unless present) and prints their folder.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	kcl := fs.String("kcl", "3", "daemon major version: 3 or 1")

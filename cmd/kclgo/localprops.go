@@ -33,7 +33,9 @@ func localProperties(k daemonKind, executable, stream, app, kinesisEndpoint, dyn
 	line("parentShardPollIntervalMillis", "1000", "")
 	line("shutdownGraceMillis", "5000", "above failoverTimeMillis")
 	if k.kcl != "1" {
-		line("retrievalMode", "POLLING", "KCL 3: no SubscribeToShard in the emulators")
+		line("retrievalMode", "POLLING", "KCL 2.x/3.x: no SubscribeToShard in the emulators")
+	}
+	if k.kcl == "3" {
 		line("leaseAssignmentIntervalMillis", "1000", "KCL 3: the leader's assignment loop")
 		line("workerMetricsReporterFreqInMillis", "1000", "KCL 3: else no lease is assigned at first")
 	}

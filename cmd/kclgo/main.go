@@ -1,9 +1,9 @@
 // Command kclgo runs Go record processors under Amazon's KCL
 // MultiLangDaemon, locally and for real:
 //
-//	kclgo local [--kcl 3|1] [--shards N] [--records N | --put FILE] -- ./myproc args...
-//	kclgo daemon [--kcl 3|1] [--check] app.properties
-//	kclgo jars [--kcl 3|1]
+//	kclgo local [--kcl 3|2|1] [--shards N] [--records N | --put FILE] -- ./myproc args...
+//	kclgo daemon [--kcl 3|2|1] [--check] app.properties
+//	kclgo jars [--kcl 3|2|1]
 //	kclgo fake [--records N] [--batches N] [--end shardEnded|leaseLost|shutdownRequested] -- ./myproc args...
 //
 // local starts loopback emulators, puts records and runs the real daemon
@@ -36,12 +36,12 @@ import (
 
 const usage = `kclgo runs Go Kinesis record processors under Amazon's KCL MultiLangDaemon.
 
-  kclgo local [--kcl 3|1] [--shards N] [--records N | --put FILE] -- ./myproc args...
+  kclgo local [--kcl 3|2|1] [--shards N] [--records N | --put FILE] -- ./myproc args...
         the real daemon on local emulators, with live progress; exit 0 when every
         record was delivered and checkpointed
-  kclgo daemon [--kcl 3|1] [--check] app.properties
+  kclgo daemon [--kcl 3|2|1] [--check] app.properties
         check the properties, fetch the jars if missing, run the daemon
-  kclgo jars [--kcl 3|1]
+  kclgo jars [--kcl 3|2|1]
         fetch the pinned daemon jars (Maven) and print their folder
   kclgo fake [--records N] [--batches N] [--end E] -- ./myproc args...
         the processor under kclgo's fake daemon, without Java

@@ -8,6 +8,12 @@
 //     process for every shard, sharing the Java KCL's lease table (see
 //     package worker). perrecord -native -h lists the flags.
 //
+// Metrics (OpenTelemetry; none without these flags):
+//
+//	-otlp URL        push over OTLP/HTTP every 10 s, e.g. http://127.0.0.1:4318/v1/metrics (either way;
+//	                 under the daemon: executableName = /path/perrecord -otlp URL)
+//	-prometheus ADDR serve /metrics on ADDR, e.g. 127.0.0.1:9464 (with -native only)
+//
 // Environment:
 //
 //	KCLGO_CHECKPOINT_EVERY    records between checkpoints (default 1000)
@@ -101,10 +107,31 @@ func main() {
 	flag.DurationVar(&cfg.ParentShardPollInterval, "parent-poll", 10*time.Second, "with -native: parentShardPollIntervalMillis")
 	flag.DurationVar(&cfg.ShardSyncInterval, "shard-sync", time.Minute, "with -native: shardSyncIntervalMillis")
 	flag.IntVar(&cfg.MaxLeasesForWorker, "max-leases", 0, "with -native: maxLeasesForWorker (0: no cap)")
+	var maxRecords int
+	flag.IntVar(&maxRecords, "max-records", 10000, "with -native: maxRecords, the most records a GetRecords call returns")
 	kinesisEndpoint := flag.String("kinesis-endpoint", "", "with -native: Kinesis endpoint URL (default: AWS)")
 	dynamoEndpoint := flag.String("dynamodb-endpoint", "", "with -native: DynamoDB endpoint URL (default: AWS)")
 	region := flag.String("region", "", "with -native: AWS region (default: from the AWS configuration, else us-east-1)")
+	otlpURL := flag.String("otlp", "", "push metrics over OTLP/HTTP to this URL every 10 s, e.g. http://127.0.0.1:4318/v1/metrics")
+	promAddr := flag.String("prometheus", "", "with -native: serve Prometheus metrics on ADDR/metrics, e.g. 127.0.0.1:9464")
 	flag.Parse()
+
+	mp, stopMetrics, err := metrics(context.Background(), *otlpURL, *promAddr, *native)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "perrecord:", err)
+		os.Exit(2)
+	}
+	// exit flushes the metrics (the last OTLP push) and exits with code.
+	exit := func(code int) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stopMetrics(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "perrecord: metrics:", err)
+		}
+		if code != 0 {
+			os.Exit(code)
+		}
+	}
 
 	if !*native {
 		s, err := newSample()
@@ -112,13 +139,14 @@ func main() {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(2)
 		}
-		opts := []kcl.Option{}
+		opts := []kcl.Option{kcl.WithMeterProvider(mp)}
 		if s.failBatch > 0 {
 			opts = append(opts, kcl.WithProcessorRetry(kcl.RetryPolicy{MaxAttempts: 1}))
 		}
 		if err := kcl.Run(context.Background(), s, opts...); err != nil {
-			os.Exit(1)
+			exit(1)
 		}
+		exit(0)
 		return
 	}
 
@@ -139,6 +167,8 @@ func main() {
 			o.BaseEndpoint = aws.String(*kinesisEndpoint)
 		}
 	})
+	cfg.MeterProvider = mp
+	cfg.MaxRecords = int32(min(max(maxRecords, 0), 10000))
 	cfg.DynamoDB = dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
 		if *dynamoEndpoint != "" {
 			o.BaseEndpoint = aws.String(*dynamoEndpoint)
@@ -154,6 +184,7 @@ func main() {
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "perrecord:", err)
-		os.Exit(1)
+		exit(1)
 	}
+	exit(0)
 }
