@@ -121,7 +121,9 @@ type Config struct {
 	MaxRecords int32
 	// CallProcessRecordsEvenForEmptyRecordList calls ProcessRecords for a
 	// GetRecords call that returned no records
-	// (callProcessRecordsEvenForEmptyRecordList). Default: false.
+	// (callProcessRecordsEvenForEmptyRecordList). It gives a processor that
+	// finishes records later, such as kcl.Concurrent, regular moments to
+	// checkpoint on an idle shard. Default: false.
 	CallProcessRecordsEvenForEmptyRecordList bool
 
 	// ProcessorRetry is how a failed processor action is retried before the
