@@ -2,11 +2,15 @@
 // checkpoint while records are processed one by one. The per-record adapter
 // checkpoints at the last finished record whenever the policy says a
 // checkpoint is due, whenever the handler returns true, at shard end and on
-// shutdown requested; never after the lease was lost.
+// shutdown requested; never after the lease was lost. kcl.Concurrent counts
+// records as they pass under its watermark and checkpoints the watermark
+// when the policy says so, at its next ProcessRecords (or while one waits
+// for room).
 //
 // The policies are those of kclpy: every N records, every T, both
 // (whichever comes first), and manual only. A Policy is used by one shard's
-// processor and is not safe for concurrent use.
+// processor and is not safe for concurrent use (kcl.Concurrent calls it
+// under its own lock).
 package checkpointer
 
 import "time"

@@ -89,17 +89,21 @@ func first(s []string, n int) []string {
 func TestCrashRestart(t *testing.T) {
 	need(t)
 	t.Parallel()
-	restartAfterFailure(t, "crash", func(t *testing.T, d *daemon, logPath string) {
-		waitFor(t, 2*time.Minute, "2,000 records before the crash", func() bool { return len(keys(readLog(t, logPath))) >= 2000 })
-		kids := d.children()
-		if len(kids) == 0 {
-			t.Fatal("daemon has no child processes")
-		}
-		t.Logf("SIGKILL child pid %d (of %v)", kids[0], kids)
-		if err := syscall.Kill(kids[0], syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-	}, nil)
+	restartAfterFailure(t, "crash", env.child, nil, killAChild, nil)
+}
+
+// killAChild SIGKILLs one of the daemon's children once 2,000 records
+// are logged.
+func killAChild(t *testing.T, d *daemon, logPath string) {
+	waitFor(t, 2*time.Minute, "2,000 records before the crash", func() bool { return len(keys(readLog(t, logPath))) >= 2000 })
+	kids := d.children()
+	if len(kids) == 0 {
+		t.Fatal("daemon has no child processes")
+	}
+	t.Logf("SIGKILL child pid %d (of %v)", kids[0], kids)
+	if err := syscall.Kill(kids[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestProcessorError: the processor fails its 3rd batch (no status, exit
@@ -107,12 +111,14 @@ func TestCrashRestart(t *testing.T) {
 func TestProcessorError(t *testing.T) {
 	need(t)
 	t.Parallel()
-	restartAfterFailure(t, "procerr", func(*testing.T, *daemon, string) {}, []string{"KCLGO_SAMPLE_FAIL_BATCH=3"})
+	restartAfterFailure(t, "procerr", env.child, nil, func(*testing.T, *daemon, string) {}, []string{"KCLGO_SAMPLE_FAIL_BATCH=3"})
 }
 
 // restartAfterFailure runs the crash scenario shared by the crash and the
-// processor-error tests: 10,000 records in batches of 100 on 4 shards.
-func restartAfterFailure(t *testing.T, name string, breakIt func(*testing.T, *daemon, string), firstEnv []string) {
+// processor-error tests: 10,000 records in batches of 100 on 4 shards,
+// processed by child, with extra daemon properties; it returns the record
+// log's lines at the end.
+func restartAfterFailure(t *testing.T, name, child string, extra map[string]string, breakIt func(*testing.T, *daemon, string), firstEnv []string) []logLine {
 	ep := env.kcl3
 	stream, app := unique(name), unique(name+"-app")
 	produce(t, ep, stream, 4, 0, 10000)
@@ -120,7 +126,11 @@ func restartAfterFailure(t *testing.T, name string, breakIt func(*testing.T, *da
 	// The restarted daemon keeps the workerId, as a supervisor restarting the same host would: the
 	// KCL 3 worker then finds its own leases at once instead of waiting for a new leader (the dead
 	// worker held the leader lock, whose lease lasts minutes).
-	p := props(3, ep, app, stream, env.child, map[string]string{"maxRecords": "100", "workerId": app + "-worker"})
+	more := map[string]string{"maxRecords": "100", "workerId": app + "-worker"}
+	for k, v := range extra {
+		more[k] = v
+	}
+	p := props(3, ep, app, stream, child, more)
 	d := startDaemon(t, 3, p, childEnv(logPath, firstEnv...))
 	breakIt(t, d, logPath)
 	code, ok := d.wait(90 * time.Second)
@@ -176,6 +186,7 @@ func restartAfterFailure(t *testing.T, name string, breakIt func(*testing.T, *da
 	}
 	t.Logf("first sequence number per shard after the restart: %v", firstAfter)
 	assertCheckpointsAtEnd(t, ep, app, lastSeq(lines), d2)
+	return readLog(t, logPath)
 }
 
 func seen(lines []logLine, pk string) bool {

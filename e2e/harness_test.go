@@ -48,9 +48,10 @@ var env struct {
 
 // endpoints of one local stack.
 type endpoints struct {
-	kinesis      string // what the daemon uses (h2c proxy for KCL 3)
-	kinesisHTTP1 string // what Go clients use
-	dynamo       string
+	kinesis       string // what the daemon uses (h2c proxy for KCL 3)
+	kinesisHTTP1  string // what Go clients use
+	kinesisFanOut string // for enhanced fan-out clients (kinesis-local behind h2cproxy -fan-out)
+	dynamo        string
 }
 
 var seq struct {
@@ -145,7 +146,7 @@ func setup() (func(), error) {
 	var ports []string
 	var stop func()
 	for attempt := 1; ; attempt++ {
-		ports, err = freePorts(8)
+		ports, err = freePorts(9)
 		if err != nil {
 			return nil, err
 		}
@@ -154,6 +155,8 @@ func setup() (func(), error) {
 			"MOTO_PORT=" + ports[0], "H2C_PORT=" + ports[1], "KINESALITE_PORT=" + ports[2], "DYNALITE_PORT=" + ports[3],
 			"KINESALITE_PROXY_PORT=" + ports[4],
 			"KINESIS_LOCAL_PORT=" + ports[5], "KINESIS_LOCAL_TLS_PORT=" + ports[6], "KINESIS_LOCAL_H2C_PORT=" + ports[7],
+			// Fan-out subscriptions end every 5 s (Kinesis: 5 min), so every fan-out test resubscribes mid-stream.
+			"KINESIS_LOCAL_EFO_PORT=" + ports[8], "KINESIS_LOCAL_SUBSCRIPTION_MAX=" + subscriptionMax.String(),
 		}
 		stackEnv := env.stackEnv
 		stop = func() {
@@ -178,8 +181,8 @@ func setup() (func(), error) {
 	env.kcl3 = endpoints{kinesis: loop + ports[1], kinesisHTTP1: loop + ports[0], dynamo: loop + ports[0]}
 	env.kcl1 = endpoints{kinesis: loop + ports[4], kinesisHTTP1: loop + ports[2], dynamo: loop + ports[3]}
 	env.kcl3k = endpoints{kinesis: loop + ports[4], kinesisHTTP1: loop + ports[2], dynamo: loop + ports[0]}
-	env.native = endpoints{kinesis: loop + ports[7], kinesisHTTP1: loop + ports[5], dynamo: loop + ports[0]}
-	env.nativeDL = endpoints{kinesis: loop + ports[7], kinesisHTTP1: loop + ports[5], dynamo: loop + ports[3]}
+	env.native = endpoints{kinesis: loop + ports[7], kinesisHTTP1: loop + ports[5], kinesisFanOut: loop + ports[8], dynamo: loop + ports[0]}
+	env.nativeDL = endpoints{kinesis: loop + ports[7], kinesisHTTP1: loop + ports[5], kinesisFanOut: loop + ports[8], dynamo: loop + ports[3]}
 	return stop, nil
 }
 

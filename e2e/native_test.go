@@ -30,7 +30,42 @@ import (
 const (
 	nativeFailover = 3 * time.Second
 	nativeRenewal  = nativeFailover/3 - 25*time.Millisecond
+	// subscriptionMax is how long the fan-out proxy lets a SubscribeToShard
+	// stream last (Kinesis: 5 minutes).
+	subscriptionMax = 3 * time.Second
 )
+
+// The native worker's two retrieval modes: the tests that take a mode run
+// the same processor and checks with both.
+var retrievalModes = []string{"polling", "fanout"}
+
+// modeFlags are the perrecord -native flags of a retrieval mode: with
+// fanout, enhanced fan-out with a consumer named after the application,
+// through the fan-out proxy in front of kinesis-local, over HTTP/2 as to
+// Kinesis (see worker's package documentation).
+func modeFlags(ep endpoints, mode, app string) []string {
+	if mode != "fanout" {
+		return []string{"-retrieval", "polling"}
+	}
+	return []string{"-retrieval", "fanout", "-consumer", app + "-efo", "-kinesis-endpoint", ep.kinesisFanOut, "-kinesis-h2c"}
+}
+
+// checkFanOut checks that fan-out workers read by fan-out.
+func checkFanOut(t *testing.T, mode string, ws ...*nativeWorker) {
+	t.Helper()
+	if mode != "fanout" {
+		return
+	}
+	for _, w := range ws {
+		if !w.logHas("reading with enhanced fan-out") {
+			t.Errorf("worker %s did not read with enhanced fan-out (see %s)", w.id, w.logPath)
+		}
+	}
+}
+
+// resubscribed is whether a fan-out worker subscribed again after a
+// subscription ended.
+func (w *nativeWorker) resubscribed() bool { return w.logHas("subscription ended; subscribing again") }
 
 var nativeBuild struct {
 	once sync.Once
@@ -273,30 +308,42 @@ func checkRedelivery(t *testing.T, logs ...[]logLine) int {
 }
 
 // TestNativeDelivery: one native worker delivers 10,000 records on 4 shards,
-// half KPL-aggregated, each with its own data; every lease ends at its
+// half KPL-aggregated, each with its own data, put in two halves (with
+// fan-out, the second across subscriptions the proxy ends), none twice; every lease ends at its
 // shard's last record; the rows have the attribute names and types the real
 // daemon writes (a KCL 2.7.2 daemon writes a row in the same run). Run on
 // moto's DynamoDB and on dynalite.
 func TestNativeDelivery(t *testing.T) {
 	need(t)
 	for _, tc := range []struct {
-		name string
-		ep   endpoints
-	}{{"moto", env.native}, {"dynalite", env.nativeDL}} {
-		t.Run(tc.name, func(t *testing.T) {
+		name, mode string
+		ep         endpoints
+	}{{"moto", "polling", env.native}, {"dynalite", "polling", env.nativeDL}, {"moto", "fanout", env.native}} {
+		t.Run(tc.name+"_"+tc.mode, func(t *testing.T) {
 			t.Parallel()
 			stream, app := unique("nd-stream"), unique("nd-app")
-			produce(t, tc.ep, stream, 4, 0, 10000, "-aggregated", "5000")
+			produce(t, tc.ep, stream, 4, 0, 5000, "-aggregated", "2500")
 			rl := filepath.Join(t.TempDir(), "records.log")
-			w := startNative(t, tc.ep, app, stream, "w1", rl, nil)
+			w := startNative(t, tc.ep, app, stream, "w1", rl, nil, modeFlags(tc.ep, tc.mode, app)...)
+			waitAll(t, rl, 0, 5000, 3*time.Minute)
+			if tc.mode == "fanout" {
+				// The proxy ends every subscription after subscriptionMax: the
+				// second half arrives across resubscriptions, which must
+				// neither skip nor repeat a record.
+				waitFor(t, time.Minute, "a subscription ended and renewed", w.resubscribed)
+			}
+			produce(t, tc.ep, stream, 0, 5000, 5000, "-aggregated", "2500")
 			waitAll(t, rl, 0, 10000, 3*time.Minute)
 			w.stop()
 			lines := readLog(t, rl)
-			checkRedelivery(t, lines)
+			if dups := checkRedelivery(t, lines); dups != 0 {
+				t.Errorf("%d records delivered twice by one worker without a restart (resubscriptions must not repeat records)", dups)
+			}
+			checkFanOut(t, tc.mode, w)
 			if ok, diff := checkpointsAtEnd(tc.ep, app, lastSeq(lines)); !ok {
 				t.Errorf("checkpoints not at the last records: %s", diff)
 			}
-			if tc.name != "moto" {
+			if tc.name != "moto" || tc.mode != "polling" {
 				return
 			}
 			// The same row, written by the real daemon.
@@ -501,12 +548,20 @@ func TestNativeZombie(t *testing.T) {
 // and the parents end at SHARD_END.
 func TestNativeResharding(t *testing.T) {
 	need(t)
-	t.Parallel()
+	for _, mode := range retrievalModes {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			nativeResharding(t, mode)
+		})
+	}
+}
+
+func nativeResharding(t *testing.T, mode string) {
 	ep := env.native
 	stream, app := unique("nr-stream"), unique("nr-app")
 	produce(t, ep, stream, 2, 0, 500)
 	rl := filepath.Join(t.TempDir(), "records.log")
-	w := startNative(t, ep, app, stream, "w1", rl, nil)
+	w := startNative(t, ep, app, stream, "w1", rl, nil, modeFlags(ep, mode, app)...)
 	waitFor(t, time.Minute, "records from both shards", func() bool { return len(lastSeq(readLog(t, rl))) == 2 })
 
 	kc := kinesisClient(ep)
@@ -550,6 +605,7 @@ func TestNativeResharding(t *testing.T) {
 			ls["shardId-000000000003"].checkpoint == "SHARD_END"
 	})
 	w.stop()
+	checkFanOut(t, mode, w)
 	lines := readLog(t, rl)
 	// Children after parents: a child's first record comes after its
 	// parents' SHARD_END checkpoint in the log.
@@ -609,13 +665,21 @@ func TestNativeResharding(t *testing.T) {
 // next user record of that aggregate.
 func TestNativeRestartInAggregate(t *testing.T) {
 	need(t)
-	t.Parallel()
+	for _, mode := range retrievalModes {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			nativeRestartInAggregate(t, mode)
+		})
+	}
+}
+
+func nativeRestartInAggregate(t *testing.T, mode string) {
 	ep := env.native
 	stream, app := unique("na-stream"), unique("na-app")
 	produce(t, ep, stream, 1, 0, 3000, "-aggregated", "3000")
 	dir := t.TempDir()
 	l1, l2 := filepath.Join(dir, "run1.log"), filepath.Join(dir, "run2.log")
-	w := startNative(t, ep, app, stream, "w1", l1, []string{"KCLGO_SAMPLE_SLEEP_MS=1", "KCLGO_CHECKPOINT_EVERY=7"})
+	w := startNative(t, ep, app, stream, "w1", l1, []string{"KCLGO_SAMPLE_SLEEP_MS=1", "KCLGO_CHECKPOINT_EVERY=7"}, modeFlags(ep, mode, app)...)
 	waitFor(t, time.Minute, "a checkpoint inside an aggregate", func() bool {
 		for _, l := range readLog(t, l1) {
 			if l.kind == 'C' && l.sub != "" && l.sub != "0" {
@@ -634,7 +698,7 @@ func TestNativeRestartInAggregate(t *testing.T) {
 		t.Fatalf("the lease's checkpoint %s/%s is not inside an aggregate", ck.checkpoint, ck.sub)
 	}
 	t.Logf("killed with the checkpoint at %s/%s", ck.checkpoint, ck.sub)
-	w2 := startNative(t, ep, app, stream, "w2", l2, nil)
+	w2 := startNative(t, ep, app, stream, "w2", l2, nil, modeFlags(ep, mode, app)...)
 	var lines2 []logLine
 	waitFor(t, 2*time.Minute, "3000 records", func() bool {
 		lines2 = readLog(t, l2)

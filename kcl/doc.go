@@ -5,7 +5,8 @@
 // balancing, resharding and checkpoint storage; it starts one child process
 // per shard and talks to it over the child's stdin and stdout. A kclgo child
 // implements [RecordProcessor] (or uses [PerRecord] for a handler called once
-// per record) and calls [Run] from main:
+// per record, or [Concurrent] for one on many goroutines per shard) and calls
+// [Run] from main:
 //
 //	func main() {
 //		if err := kcl.Run(context.Background(), &myProcessor{}); err != nil {

@@ -2,10 +2,7 @@ package kcl
 
 import (
 	"context"
-	"errors"
 	"fmt"
-
-	"github.com/rs/zerolog"
 )
 
 // CheckpointPolicy decides when [PerRecord] checkpoints. Package
@@ -121,10 +118,8 @@ func (p *PerRecord) ProcessRecords(ctx context.Context, in ProcessRecordsInput) 
 	return nil
 }
 
-// checkpoint checkpoints at the last finished record. A refusal is logged
-// and processing goes on (the next checkpoint covers the same records);
-// only a broken conversation with the daemon is returned, since the batch's
-// records may no longer be valid then.
+// checkpoint checkpoints at the last finished record; see
+// checkpointOutcome for what becomes of its errors.
 func (p *PerRecord) checkpoint(ctx context.Context, c Checkpointer) error {
 	if !p.done.ok || p.hold {
 		return nil
@@ -135,20 +130,9 @@ func (p *PerRecord) checkpoint(ctx context.Context, c Checkpointer) error {
 		// a throttled table into a round trip (and its retries) per record.
 		p.Policy.Checkpointed()
 	}
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, ErrProtocol):
-		return err
-	case errors.Is(err, ErrShutdown), errors.Is(err, ErrInvalidState), errors.Is(err, ErrCheckpointNotAllowed):
-		// The lease moved on (leaseLost follows) or no checkpoint is
-		// possible: stop asking until the next batch.
-		p.hold = true
-		zerolog.Ctx(ctx).Info().Err(err).Msg("per-record checkpoint refused; not checkpointing for the rest of the batch")
-	default:
-		zerolog.Ctx(ctx).Warn().Err(err).Msg("per-record checkpoint failed; going on")
-	}
-	return nil
+	hold, err := checkpointOutcome(ctx, err, "per-record")
+	p.hold = p.hold || hold
+	return err
 }
 
 // LeaseLost implements [RecordProcessor]. No checkpoint is possible.

@@ -39,15 +39,15 @@ worker_log=$run/worker.log
 worker_pid=
 
 # Free loopback ports for this run's emulators.
-read -r MOTO_PORT DYNALITE_PORT KINESIS_LOCAL_PORT KINESIS_LOCAL_TLS_PORT KINESIS_LOCAL_H2C_PORT < <(python3 - <<'PY'
+read -r MOTO_PORT DYNALITE_PORT KINESIS_LOCAL_PORT KINESIS_LOCAL_TLS_PORT KINESIS_LOCAL_H2C_PORT KINESIS_LOCAL_EFO_PORT < <(python3 - <<'PY'
 import socket
-socks = [socket.socket() for _ in range(5)]
+socks = [socket.socket() for _ in range(6)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 PY
 )
-export MOTO_PORT DYNALITE_PORT KINESIS_LOCAL_PORT KINESIS_LOCAL_TLS_PORT KINESIS_LOCAL_H2C_PORT
+export MOTO_PORT DYNALITE_PORT KINESIS_LOCAL_PORT KINESIS_LOCAL_TLS_PORT KINESIS_LOCAL_H2C_PORT KINESIS_LOCAL_EFO_PORT
 
 stop_worker() {
   if [[ -n $worker_pid ]] && kill -0 "$worker_pid" 2>/dev/null; then

@@ -20,8 +20,11 @@
 #   native: kinesis-local (etspaceman's kinesis-mock, npm) on $KINESIS_LOCAL_PORT (plain HTTP; it returns ChildShards at a
 #         closed shard's end), with moto's DynamoDB on $MOTO_PORT and dynalite on $DYNALITE_PORT: the native Go worker's
 #         stack (no Java); h2cproxy on $KINESIS_LOCAL_H2C_PORT in front of it for a Java daemon. Resharding takes $KINESIS_LOCAL_RESHARD_DURATION (default 200ms).
+#         For enhanced fan-out, h2cproxy -fan-out on $KINESIS_LOCAL_EFO_PORT in front of it: kinesis-local's SubscribeToShard
+#         lacks the initial-response event the SDKs need, never ends a closed shard's stream and never ends a subscription;
+#         the proxy fixes that (internal/h2c/fanout.go) and ends each subscription after $KINESIS_LOCAL_SUBSCRIPTION_MAX (default 5m, as Kinesis).
 #
-# Environment (defaults): KINESIS_LOCAL_PORT=4585 KINESIS_LOCAL_TLS_PORT=4586 KINESIS_LOCAL_H2C_PORT=4587, MOTO_PORT=4580 H2C_PORT=4581 KINESALITE_PORT=4582 DYNALITE_PORT=4583 KINESALITE_PROXY_PORT=4584,
+# Environment (defaults): KINESIS_LOCAL_PORT=4585 KINESIS_LOCAL_TLS_PORT=4586 KINESIS_LOCAL_H2C_PORT=4587 KINESIS_LOCAL_EFO_PORT=4588, MOTO_PORT=4580 H2C_PORT=4581 KINESALITE_PORT=4582 DYNALITE_PORT=4583 KINESALITE_PROXY_PORT=4584,
 #   KCLGO_STACK_DIR=<repo>/.cache/stack (pid files and logs; use one per concurrent stack),
 #   KCLGO_CACHE=<repo>/.cache, PYTHON=python3.
 set -euo pipefail
@@ -39,6 +42,8 @@ KINESIS_LOCAL_PORT=${KINESIS_LOCAL_PORT:-4585}
 KINESIS_LOCAL_TLS_PORT=${KINESIS_LOCAL_TLS_PORT:-4586}
 KINESIS_LOCAL_H2C_PORT=${KINESIS_LOCAL_H2C_PORT:-4587}
 KINESIS_LOCAL_RESHARD_DURATION=${KINESIS_LOCAL_RESHARD_DURATION:-200ms}
+KINESIS_LOCAL_EFO_PORT=${KINESIS_LOCAL_EFO_PORT:-4588}
+KINESIS_LOCAL_SUBSCRIPTION_MAX=${KINESIS_LOCAL_SUBSCRIPTION_MAX:-5m}
 # shellcheck source=versions.env
 source "$here/versions.env"
 node_dir=$cache/node
@@ -177,6 +182,9 @@ up() {
     install_go_tools
     # For a Java daemon on the same stack (interop tests): the KCL 2.x/3.x Kinesis client speaks HTTP/2.
     start kl2c "$KINESIS_LOCAL_H2C_PORT" "$bin_dir/h2cproxy" -quiet -listen "127.0.0.1:$KINESIS_LOCAL_H2C_PORT" -upstream "http://127.0.0.1:$KINESIS_LOCAL_PORT"
+    # For enhanced fan-out clients: SubscribeToShard as Kinesis answers it.
+    start klefo "$KINESIS_LOCAL_EFO_PORT" "$bin_dir/h2cproxy" -quiet -fan-out -subscription-max "$KINESIS_LOCAL_SUBSCRIPTION_MAX" \
+      -listen "127.0.0.1:$KINESIS_LOCAL_EFO_PORT" -upstream "http://127.0.0.1:$KINESIS_LOCAL_PORT"
     return 0
   fi
   if [[ $which == kcl3 || $which == all ]]; then
@@ -197,12 +205,12 @@ up() {
 
 down() {
   local n
-  for n in h2cproxy kproxy kl2c kinesislocal moto kinesalite dynalite; do stop "$n"; done
+  for n in h2cproxy kproxy kl2c klefo kinesislocal moto kinesalite dynalite; do stop "$n"; done
 }
 
 status() {
   local n
-  for n in moto h2cproxy kinesalite dynalite kproxy kinesislocal kl2c; do
+  for n in moto h2cproxy kinesalite dynalite kproxy kinesislocal kl2c klefo; do
     if pid_alive "$n"; then echo "$n running (pid $(cat "$state/$n.pid"))"; else echo "$n stopped"; fi
   done
 }
@@ -222,6 +230,7 @@ env_for() {
     native)  # the native worker: kinesis-local, and moto's DynamoDB (DYNAMODB_ENDPOINT_DYNALITE: dynalite)
           echo "KINESIS_ENDPOINT=http://127.0.0.1:$KINESIS_LOCAL_H2C_PORT"
           echo "KINESIS_ENDPOINT_HTTP1=http://127.0.0.1:$KINESIS_LOCAL_PORT"
+          echo "KINESIS_ENDPOINT_FANOUT=http://127.0.0.1:$KINESIS_LOCAL_EFO_PORT"
           echo "DYNAMODB_ENDPOINT=http://127.0.0.1:$MOTO_PORT"
           echo "DYNAMODB_ENDPOINT_DYNALITE=http://127.0.0.1:$DYNALITE_PORT" ;;
     *) die "env: want kcl3, kcl1, kcl3-kinesalite or native" ;;

@@ -87,6 +87,11 @@ func (t *leaseTransport) write(ctx context.Context, p position) string {
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	err := c.w.table.checkpoint(wctx, h.key, h.lease.Counter, p.seq, p.sub, nil)
+	if errors.Is(err, errConditionFailed) && c.w.appliedAnyway(wctx, h.key, h.lease.Counter, func(l Lease) bool {
+		return l.Checkpoint == p.seq && l.CheckpointSub == p.sub
+	}) {
+		err = nil
+	}
 	switch {
 	case err == nil:
 		h.lease.Counter++

@@ -88,8 +88,32 @@ type Config struct {
 	// parents have ended (parentShardPollIntervalMillis). Default: 10 s.
 	ParentShardPollInterval time.Duration
 
+	// RetrievalMode is how records are read (retrievalMode):
+	// RetrievalFanOut, enhanced fan-out (SubscribeToShard through a
+	// registered consumer: its own 2 MB/s per shard, records pushed), or
+	// RetrievalPolling (GetRecords). Default: FANOUT when ConsumerName or
+	// ConsumerARN is set, else POLLING. (The Java KCL 2.x/3.x defaults to
+	// FANOUT with applicationName as the consumer name; here fan-out, a
+	// consumer AWS bills per shard-hour, is chosen by naming one or by
+	// setting FANOUT, which then names it ApplicationName as the KCL does.)
+	// Kinesis must then also implement FanOutAPI.
+	RetrievalMode RetrievalMode
+	// ConsumerName names the enhanced fan-out consumer on the stream
+	// (consumerName): registered if absent, reused if present, waited for
+	// until ACTIVE. Default: ApplicationName with FANOUT; none otherwise.
+	ConsumerName string
+	// ConsumerARN is an enhanced fan-out consumer registered beforehand
+	// (consumerArn): used as is, never registered. Default: none.
+	ConsumerARN string
+	// FanOutFallbackToPolling reads by polling when the fan-out consumer
+	// cannot be described or registered at start (e.g. the credentials
+	// lack kinesis:RegisterStreamConsumer). No KCL counterpart. Default
+	// false: Run returns the *FanOutError, which names the missing
+	// permission.
+	FanOutFallbackToPolling bool
+
 	// IdleTimeBetweenReads is the wait between two GetRecords calls on a
-	// shard (idleTimeBetweenReadsInMillis). Default: 1 s. Kinesis allows 5
+	// shard, when polling (idleTimeBetweenReadsInMillis). Default: 1 s. Kinesis allows 5
 	// calls per second per shard, shared by every consumer of the stream.
 	IdleTimeBetweenReads time.Duration
 	// MaxRecords is the most records one GetRecords call returns
@@ -97,7 +121,9 @@ type Config struct {
 	MaxRecords int32
 	// CallProcessRecordsEvenForEmptyRecordList calls ProcessRecords for a
 	// GetRecords call that returned no records
-	// (callProcessRecordsEvenForEmptyRecordList). Default: false.
+	// (callProcessRecordsEvenForEmptyRecordList). It gives a processor that
+	// finishes records later, such as kcl.Concurrent, regular moments to
+	// checkpoint on an idle shard. Default: false.
 	CallProcessRecordsEvenForEmptyRecordList bool
 
 	// ProcessorRetry is how a failed processor action is retried before the
@@ -168,6 +194,27 @@ func (c Config) withDefaults() (Config, error) {
 		}
 	default:
 		return c, fmt.Errorf("%w: InitialPosition %q: want TRIM_HORIZON, LATEST or AT_TIMESTAMP", ErrConfig, c.InitialPosition)
+	}
+	switch c.RetrievalMode {
+	case "":
+		c.RetrievalMode = RetrievalPolling
+		if c.ConsumerName != "" || c.ConsumerARN != "" {
+			c.RetrievalMode = RetrievalFanOut
+		}
+	case RetrievalPolling, RetrievalFanOut:
+	default:
+		return c, fmt.Errorf("%w: RetrievalMode %q: want FANOUT or POLLING", ErrConfig, c.RetrievalMode)
+	}
+	if c.RetrievalMode == RetrievalFanOut {
+		if c.ConsumerName == "" && c.ConsumerARN == "" {
+			c.ConsumerName = c.ApplicationName
+		}
+		if _, ok := c.Kinesis.(FanOutAPI); !ok {
+			return c, fmt.Errorf("%w: RetrievalMode FANOUT: Kinesis (%T) does not implement FanOutAPI (SubscribeToShard and the consumer calls)", ErrConfig, c.Kinesis)
+		}
+		if c.ConsumerARN == "" && !validName(c.ConsumerName, 1, 128) {
+			return c, fmt.Errorf("%w: ConsumerName %q: want 1 to 128 letters, digits, '_', '-' or '.'", ErrConfig, c.ConsumerName)
+		}
 	}
 	if c.WorkerID == "" {
 		host, _ := os.Hostname()

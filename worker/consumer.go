@@ -122,7 +122,10 @@ func (c *consumer) waitForParents(l Lease) bool {
 // at the shard's end the lineage steps.
 func (c *consumer) run() {
 	cfg := &c.w.cfg
-	var r retriever = &polling{c: c}
+	r := c.retriever()
+	if cl, ok := r.(interface{ Close() error }); ok {
+		defer cl.Close()
+	}
 	for {
 		if c.stopRequested() {
 			return

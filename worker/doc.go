@@ -47,7 +47,9 @@
 //
 // # Records
 //
-// Each held lease is read by polling, on its own goroutine: a shard iterator
+// Each held lease is read on its own goroutine, by polling or, with
+// Config.RetrievalMode FANOUT (the default when Config.ConsumerName or
+// ConsumerARN is set), by enhanced fan-out (below). Polling uses a shard iterator
 // AT_SEQUENCE_NUMBER of the checkpoint (TRIM_HORIZON, LATEST and
 // AT_TIMESTAMP for the sentinels), GetRecords every IdleTimeBetweenReads
 // with back-off and jitter on throttling, and a fresh iterator after
@@ -60,11 +62,45 @@
 // child that owns the range delivers them. A record that looks aggregated
 // but is corrupt is delivered whole.
 //
+// # Enhanced fan-out
+//
+// With FANOUT, Run first finds the consumer: Config.ConsumerARN as is, or
+// the consumer named Config.ConsumerName on the stream, registered with
+// RegisterStreamConsumer if absent and reused if present (another worker
+// may register it at the same moment), and waited for until ACTIVE (at
+// most 2 minutes), as the Java KCL's FanOutConsumerRegistration. If that
+// fails (e.g. the credentials lack kinesis:RegisterStreamConsumer) Run
+// returns a *FanOutError naming the operation and the missing permission,
+// or, with Config.FanOutFallbackToPolling, polls instead. Run never
+// deregisters the consumer; [DeregisterConsumer] does, when you decide.
+//
+// Each shard then calls SubscribeToShard AT_SEQUENCE_NUMBER of its
+// checkpoint (TRIM_HORIZON, LATEST, AT_TIMESTAMP for the sentinels). Every
+// time a subscription ends (Kinesis ends each after 5 minutes; a broken
+// connection, or 30 s without any event, ends it too) it subscribes again
+// AFTER_SEQUENCE_NUMBER of the last ContinuationSequenceNumber handed to
+// the processor, so nothing is skipped or repeated. ResourceInUseException
+// (the previous subscription still open), throttling and other failures are
+// retried with back-off and jitter. The next event is taken from the stream
+// only when ProcessRecords returned (the SDK decodes at most one ahead).
+// Each event's records go through the same deaggregation and resume filter
+// as polling, with its MillisBehindLatest; a closed shard's last event (no
+// ContinuationSequenceNumber, ChildShards) starts the lineage steps below.
+//
+// Kinesis serves SubscribeToShard over HTTP/2 only, and the SDK's client
+// speaks HTTP/2 to it (over TLS). Against an http:// endpoint (a local
+// emulator or proxy) the SDK speaks HTTP/1.1, over which the Go SDK v2
+// (1.48, smithy-go 1.28) loses about half of the subscriptions a moment
+// after they start ("use of closed network connection"); the worker
+// subscribes again without a gap, but give such a client an HTTP/2
+// transport (http.Protocols with SetUnencryptedHTTP2) when the endpoint
+// speaks h2c, as samples/perrecord's -kinesis-h2c does.
+//
 // # Shard lineage
 //
 // A child shard is processed only when every parent lease is at SHARD_END or
 // gone (both parents of a merge). At a shard's end (GetRecords returns no next
-// iterator) the worker creates the child leases from ChildShards (or, if the
+// iterator, or with fan-out the last event) the worker creates the child leases from ChildShards (or, if the
 // endpoint sent none, from ListShards), writes childShardIds on the parent,
 // calls ShardEnded and checkpoints SHARD_END if the processor did not. The
 // worker also runs shard sync itself every ShardSyncInterval (a Java fleet
@@ -86,6 +122,7 @@
 //   - Finished (SHARD_END) leases are kept and renewed but not deleted: the
 //     Java KCL's lease cleanup deletes them later, and a Java worker sharing
 //     the table still does.
-//   - Single-stream mode only; polling only (enhanced fan-out is not yet
-//     implemented); no CloudWatch metrics.
+//   - Single-stream mode only; no CloudWatch metrics.
+//   - RetrievalMode defaults to POLLING unless a consumer is named (the
+//     Java KCL defaults to FANOUT with applicationName as the consumer).
 package worker

@@ -21,8 +21,10 @@ type fetched struct {
 	children     []types.ChildShard // at the end: the child shards, when the service said
 }
 
-// retriever reads one shard's records for a consumer. Polling
-// (GetShardIterator and GetRecords) is the implementation today.
+// retriever reads one shard's records for a consumer: polling
+// (GetShardIterator and GetRecords, below) or enhanced fan-out
+// (SubscribeToShard, fanout.go). One that holds resources also has
+// Close() error, called when the consumer returns.
 type retriever interface {
 	// fetch returns the next records. from is where to (re)start when the
 	// retriever opens a new iterator: the last record handed to the

@@ -33,7 +33,8 @@ type ProcessorFactory func(shardID string) kcl.RecordProcessor
 //
 // Run returns an error wrapping [ErrConfig] for an invalid Config, or
 // wrapping [ErrLeaseTable] when the lease table cannot be created or read at
-// start. Otherwise it returns after ctx is cancelled: nil, or, when
+// start, or a [*FanOutError] (matching [ErrFanOut]) when the enhanced
+// fan-out consumer cannot be set up. Otherwise it returns after ctx is cancelled: nil, or, when
 // processors failed for good during the run, every [*kcl.ActionError]
 // joined (errors.Is(err, kcl.ErrProcessorFailed) holds). A processor that
 // fails for good stops only its own shard: its lease is released
@@ -71,6 +72,9 @@ func Run(ctx context.Context, cfg Config, factory ProcessorFactory) error {
 		}
 		w.log.Warn().Err(err).Msg("shard sync failed; retrying later")
 	}
+	if err := w.setupRetrieval(ctx); err != nil {
+		return err
+	}
 	return w.loop(ctx)
 }
 
@@ -85,6 +89,8 @@ type worker struct {
 	lastSync time.Time
 	tel      *telemetry.Worker    // nil: no metrics
 	attrs    []attribute.KeyValue // on every measurement: stream, application, worker id
+	// consumerARN is the enhanced fan-out consumer; empty: poll.
+	consumerARN string
 
 	held   map[string]*held // by lease key; touched by the loop only
 	exited chan *held       // consumers that returned
@@ -197,6 +203,9 @@ func (w *worker) renew(ctx context.Context, h *held) {
 		return
 	}
 	err := w.table.renew(ctx, h.key, w.cfg.WorkerID, h.lease.Counter)
+	if errors.Is(err, errConditionFailed) && w.appliedAnyway(ctx, h.key, h.lease.Counter, func(Lease) bool { return true }) {
+		err = nil
+	}
 	switch {
 	case err == nil:
 		h.lease.Counter++

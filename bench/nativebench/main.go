@@ -72,12 +72,13 @@ func run(records, shards, runs, aggregated int) error {
 			return fmt.Errorf("go build ./samples/%s: %v\n%s", b, err, out)
 		}
 	}
-	ports, err := freePorts(5)
+	ports, err := freePorts(6)
 	if err != nil {
 		return err
 	}
 	stackEnv := append(os.Environ(), "KCLGO_STACK_DIR="+filepath.Join(tmp, "stack"), "MOTO_PORT="+ports[0], "DYNALITE_PORT="+ports[1],
-		"KINESIS_LOCAL_PORT="+ports[2], "KINESIS_LOCAL_TLS_PORT="+ports[3], "KINESIS_LOCAL_H2C_PORT="+ports[4])
+		"KINESIS_LOCAL_PORT="+ports[2], "KINESIS_LOCAL_TLS_PORT="+ports[3], "KINESIS_LOCAL_H2C_PORT="+ports[4],
+		"KINESIS_LOCAL_EFO_PORT="+ports[5])
 	up := exec.Command("bash", "scripts/localstack.sh", "up", "native")
 	up.Env, up.Stdout, up.Stderr = stackEnv, os.Stderr, os.Stderr
 	if err := up.Run(); err != nil {

@@ -56,14 +56,10 @@ func (f *childShardFixer) wrap(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
+		var req struct{ StreamName, StreamARN, ShardId, ShardIterator string }
+		if !peekJSON(w, r, &req) {
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		var req struct{ StreamName, StreamARN, ShardId, ShardIterator string }
-		_ = json.Unmarshal(body, &req)
 		c := &call{target: target, header: r.Header.Clone()}
 		switch target {
 		case "GetShardIterator":
@@ -148,22 +144,6 @@ func (f *childShardFixer) remember(iter json.RawMessage, ref shardRef) {
 // children lists the shards whose parent (or adjacent parent) is c's shard,
 // in the GetRecords ChildShards shape.
 func (f *childShardFixer) children(ctx context.Context, c *call) (json.RawMessage, error) {
-	body, _ := json.Marshal(map[string]string{"StreamName": c.ref.stream})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.upstream.String(), bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	for _, h := range []string{"Authorization", "X-Amz-Date", "Content-Type", "X-Amz-Security-Token"} {
-		if v := c.header.Get(h); v != "" {
-			req.Header.Set(h, v)
-		}
-	}
-	req.Header.Set("X-Amz-Target", targetPrefix+"ListShards")
-	resp, err := f.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
 	var out struct {
 		Shards []struct {
 			ShardId               string
@@ -172,7 +152,7 @@ func (f *childShardFixer) children(ctx context.Context, c *call) (json.RawMessag
 			HashKeyRange          json.RawMessage
 		}
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+	if err := upstreamCall(ctx, f.client, f.upstream, c.header, "ListShards", map[string]string{"StreamName": c.ref.stream}, &out); err != nil {
 		return nil, err
 	}
 	type child struct {

@@ -4,7 +4,9 @@
 // HTTP/1.1, and forwards every request to an HTTP/1.1 upstream. With
 // [Options.ChildShards] it also adds the ChildShards field that kinesalite
 // leaves out of a closed shard's last GetRecords response (see
-// childshards.go). scripts/h2cproxy and cmd/kclgo serve it.
+// childshards.go), and with [Options.FanOut] it makes kinesis-local's
+// SubscribeToShard streams readable by the AWS SDKs (see fanout.go).
+// scripts/h2cproxy and cmd/kclgo serve it.
 package h2c
 
 import (
@@ -17,11 +19,21 @@ import (
 )
 
 // Options configure NewServer. The zero Options proxy quietly, without
-// ChildShards.
+// ChildShards and without the SubscribeToShard fixes.
 type Options struct {
 	// ChildShards adds ChildShards to closed shards' last GetRecords
 	// responses (for kinesalite). Default false.
 	ChildShards bool
+	// FanOut fixes kinesis-local's SubscribeToShard answers (for enhanced
+	// fan-out clients): an initial-response event first, a first
+	// exception turned into the service's HTTP 400 error, a closed
+	// shard's stream ended with ChildShards (fanout.go). Default false.
+	FanOut bool
+	// SubscriptionMax, with FanOut, ends every SubscribeToShard stream
+	// after this long, at an event boundary, as Kinesis ends every
+	// subscription after 5 minutes. Zero: streams end only when the
+	// emulator or the client ends them.
+	SubscriptionMax time.Duration
 	// Log, when set, gets one line per request; nil logs nothing. Proxy
 	// errors go to the standard logger either way.
 	Log *log.Logger
@@ -49,10 +61,26 @@ func NewServer(target *url.URL, o Options) *http.Server {
 		ErrorLog:  log.Default(),
 	}
 	var h http.Handler = rp
+	var modify []func(*http.Response) error
 	if o.ChildShards {
 		fixer := newChildShardFixer(target)
-		rp.ModifyResponse = fixer.modifyResponse
-		h = fixer.wrap(rp)
+		modify = append(modify, fixer.modifyResponse)
+		h = fixer.wrap(h)
+	}
+	if o.FanOut {
+		fixer := newFanOutFixer(target, o.SubscriptionMax, log.Default())
+		modify = append(modify, fixer.modifyResponse)
+		h = fixer.wrap(h)
+	}
+	if len(modify) > 0 {
+		rp.ModifyResponse = func(resp *http.Response) error {
+			for _, m := range modify {
+				if err := m(resp); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
 	}
 	inner := h
 	if o.Log != nil {

@@ -6,7 +6,8 @@
 //     daemon's properties file (no flags);
 //   - natively, without Java: perrecord -native -stream S -app A [flags], one
 //     process for every shard, sharing the Java KCL's lease table (see
-//     package worker). perrecord -native -h lists the flags.
+//     package worker); -retrieval fanout -consumer NAME reads with enhanced
+//     fan-out. perrecord -native -h lists the flags.
 //
 // Metrics (OpenTelemetry; none without these flags):
 //
@@ -28,9 +29,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -52,43 +55,11 @@ func envInt(name string, def int) int {
 	return def
 }
 
-// loggingCheckpointer records each successful checkpoint in the record log.
-type loggingCheckpointer struct {
-	kcl.Checkpointer
-	shard *string
-	log   *recordlog.Log
-}
-
-// CheckpointAt implements the kcl interface of the same name.
-func (c loggingCheckpointer) CheckpointAt(ctx context.Context, seq string, sub int64) error {
-	if err := c.Checkpointer.CheckpointAt(ctx, seq, sub); err != nil {
-		return err
-	}
-	c.log.Checkpoint(*c.shard, seq, sub)
-	return c.log.Flush()
-}
-
-// Checkpoint implements the kcl interface of the same name.
-func (c loggingCheckpointer) Checkpoint(ctx context.Context) error {
-	if err := c.Checkpointer.Checkpoint(ctx); err != nil {
-		return err
-	}
-	c.log.Checkpoint(*c.shard, "", 0)
-	return c.log.Flush()
-}
-
-// sample wraps kcl.PerRecord to log checkpoints and to fail a batch on
-// request.
+// sample is kcl.PerRecord with the record log, failing a batch on request.
 type sample struct {
-	*kcl.PerRecord
-	shard     string
-	log       *recordlog.Log
+	*recordlog.Processor
 	failBatch int
 	batches   int
-}
-
-func (s *sample) wrap(c kcl.Checkpointer) kcl.Checkpointer {
-	return loggingCheckpointer{Checkpointer: c, shard: &s.shard, log: s.log}
 }
 
 // ProcessRecords implements the kcl interface of the same name.
@@ -97,27 +68,7 @@ func (s *sample) ProcessRecords(ctx context.Context, in kcl.ProcessRecordsInput)
 	if s.batches == s.failBatch {
 		return fmt.Errorf("sample: failing batch %d on purpose (KCLGO_SAMPLE_FAIL_BATCH)", s.batches)
 	}
-	in.Checkpointer = s.wrap(in.Checkpointer)
-	return s.PerRecord.ProcessRecords(ctx, in)
-}
-
-// ShardEnded implements the kcl interface of the same name.
-func (s *sample) ShardEnded(ctx context.Context, in kcl.ShardEndedInput) error {
-	in.Checkpointer = s.wrap(in.Checkpointer)
-	return s.PerRecord.ShardEnded(ctx, in)
-}
-
-// ShutdownRequested implements the kcl interface of the same name.
-func (s *sample) ShutdownRequested(ctx context.Context, in kcl.ShutdownRequestedInput) error {
-	in.Checkpointer = s.wrap(in.Checkpointer)
-	return s.PerRecord.ShutdownRequested(ctx, in)
-}
-
-// LeaseLost implements the kcl interface of the same name; it notes the
-// loss in the record log.
-func (s *sample) LeaseLost(ctx context.Context, in kcl.LeaseLostInput) error {
-	s.log.LeaseLost(s.shard)
-	return s.log.Flush()
+	return s.Processor.ProcessRecords(ctx, in)
 }
 
 // newSample makes the processor of one shard.
@@ -126,29 +77,25 @@ func newSample() (*sample, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &sample{log: log, failBatch: envInt("KCLGO_SAMPLE_FAIL_BATCH", 0)}
+	p := &recordlog.Processor{Log: log}
 	sleep := time.Duration(envInt("KCLGO_SAMPLE_SLEEP_MS", 0)) * time.Millisecond
-	s.PerRecord = &kcl.PerRecord{
-		OnInitialize: func(_ context.Context, in kcl.InitializeInput) error {
-			s.shard = in.ShardID
-			s.log.Initialize(in.ShardID, in.SequenceNumber, in.SubSequenceNumber)
-			return s.log.Flush()
-		},
+	per := &kcl.PerRecord{
 		Handle: func(_ context.Context, r kcl.Record) (bool, error) {
 			// Real work goes here. The record is finished when Handle
 			// returns: only then may a checkpoint name it.
 			if sleep > 0 {
 				time.Sleep(sleep)
 			}
-			s.log.Record(s.shard, r.PartitionKey, r.SequenceNumber, r.SubSequenceNumber, r.Data)
-			return false, s.log.Flush()
+			log.Record(p.Shard(), r.PartitionKey, r.SequenceNumber, r.SubSequenceNumber, r.Data)
+			return false, log.Flush()
 		},
 	}
 	every, seconds := envInt("KCLGO_CHECKPOINT_EVERY", 1000), envInt("KCLGO_CHECKPOINT_SECONDS", 60)
 	if every > 0 || seconds > 0 {
-		s.Policy = checkpointer.Either(every, time.Duration(seconds)*time.Second)
+		per.Policy = checkpointer.Either(every, time.Duration(seconds)*time.Second)
 	} // else: PerRecord's default, a checkpoint at the end of every batch
-	return s, nil
+	p.RecordProcessor = per
+	return &sample{Processor: p, failBatch: envInt("KCLGO_SAMPLE_FAIL_BATCH", 0)}, nil
 }
 
 func main() {
@@ -168,6 +115,10 @@ func main() {
 	kinesisEndpoint := flag.String("kinesis-endpoint", "", "with -native: Kinesis endpoint URL (default: AWS)")
 	dynamoEndpoint := flag.String("dynamodb-endpoint", "", "with -native: DynamoDB endpoint URL (default: AWS)")
 	region := flag.String("region", "", "with -native: AWS region (default: from the AWS configuration, else us-east-1)")
+	retrieval := flag.String("retrieval", "", "with -native: fanout or polling (retrievalMode; default: fanout when -consumer is given)")
+	flag.StringVar(&cfg.ConsumerName, "consumer", "", "with -native: the enhanced fan-out consumer's name (consumerName; registered if absent)")
+	flag.BoolVar(&cfg.FanOutFallbackToPolling, "fanout-fallback", false, "with -native: poll when the fan-out consumer cannot be registered")
+	kinesisH2C := flag.Bool("kinesis-h2c", false, "with -native: speak HTTP/2 without TLS to an http:// -kinesis-endpoint (a local proxy), as the SDK speaks HTTP/2 to Kinesis")
 	otlpURL := flag.String("otlp", "", "push metrics over OTLP/HTTP to this URL every 10 s, e.g. http://127.0.0.1:4318/v1/metrics")
 	promAddr := flag.String("prometheus", "", "with -native: serve Prometheus metrics on ADDR/metrics, e.g. 127.0.0.1:9464")
 	flag.Parse()
@@ -206,6 +157,7 @@ func main() {
 		return
 	}
 
+	cfg.RetrievalMode = worker.RetrievalMode(strings.ToUpper(*retrieval))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	awsCfg, err := config.LoadDefaultConfig(ctx)
@@ -221,6 +173,11 @@ func main() {
 	cfg.Kinesis = kinesis.NewFromConfig(awsCfg, func(o *kinesis.Options) {
 		if *kinesisEndpoint != "" {
 			o.BaseEndpoint = aws.String(*kinesisEndpoint)
+		}
+		if *kinesisH2C {
+			var p http.Protocols
+			p.SetUnencryptedHTTP2(true)
+			o.HTTPClient = &http.Client{Transport: &http.Transport{Protocols: &p}}
 		}
 	})
 	cfg.MeterProvider = mp

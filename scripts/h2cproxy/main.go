@@ -15,7 +15,12 @@
 //
 // With -child-shards the proxy also adds the ChildShards field that
 // kinesalite leaves out of a closed shard's last GetRecords response, so the
-// KCL can finish a shard after a split. The proxy itself is package
+// KCL can finish a shard after a split. With -fan-out it makes
+// kinesis-local's SubscribeToShard streams readable by the AWS SDKs (an
+// initial-response event first, ResourceInUseException as the service's
+// HTTP 400 error, a closed shard's stream ended with ChildShards), and with
+// -subscription-max D it ends every subscription after D, as Kinesis does
+// after 5 minutes (see internal/h2c/fanout.go). The proxy itself is package
 // internal/h2c, which kclgo local serves in-process.
 package main
 
@@ -40,16 +45,19 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:4568", "address to listen on (host:port)")
 	upstream := flag.String("upstream", "http://127.0.0.1:4567", "HTTP/1.1 upstream base URL")
 	quiet := flag.Bool("quiet", false, "do not log each request")
-	childShards := flag.Bool("child-shards", false, "add ChildShards to the last GetRecords response of a closed shard (for kinesalite)")
+	var o h2c.Options
+	flag.BoolVar(&o.ChildShards, "child-shards", false, "add ChildShards to the last GetRecords response of a closed shard (for kinesalite)")
+	flag.BoolVar(&o.FanOut, "fan-out", false, "fix kinesis-local's SubscribeToShard streams: initial-response, errors, a closed shard's end")
+	flag.DurationVar(&o.SubscriptionMax, "subscription-max", 0, "with -fan-out: end every SubscribeToShard stream after this long (Kinesis: 5m; 0: never)")
 	flag.Parse()
-	if err := run(*listen, *upstream, *quiet, *childShards); err != nil {
+	if err := run(*listen, *upstream, *quiet, o); err != nil {
 		fmt.Fprintln(os.Stderr, "h2cproxy:", err)
 		os.Exit(1)
 	}
 }
 
 // run serves until SIGINT or SIGTERM.
-func run(listen, upstream string, quiet, childShards bool) error {
+func run(listen, upstream string, quiet bool, o h2c.Options) error {
 	target, err := url.Parse(upstream)
 	if err != nil {
 		return fmt.Errorf("parse upstream %q: %w", upstream, err)
@@ -61,7 +69,6 @@ func run(listen, upstream string, quiet, childShards bool) error {
 	if err != nil {
 		return err
 	}
-	o := h2c.Options{ChildShards: childShards}
 	if !quiet {
 		o.Log = log.Default()
 	}

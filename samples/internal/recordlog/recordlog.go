@@ -19,19 +19,25 @@
 package recordlog
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strconv"
+	"sync"
 	"time"
+
+	"github.com/kclgo/kclgo/kcl"
 )
 
 // Env names the file to append to; unset means no log.
 const Env = "KCLGO_RECORD_LOG"
 
 // Log appends to the record log. The zero value (and a nil *Log) logs
-// nothing.
+// nothing. It is safe for concurrent use: a line buffered before Flush is
+// in the file when Flush returns, whichever goroutine buffered it.
 type Log struct {
 	f   *os.File
+	mu  sync.Mutex
 	buf []byte
 }
 
@@ -54,6 +60,8 @@ func (l *Log) Record(shard, partitionKey, seq string, sub int64, data []byte) {
 	if l == nil || l.f == nil {
 		return
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.buf = append(l.buf, "R\t"+shard+"\t"+partitionKey+"\t"+seq+"\t"...)
 	l.buf = strconv.AppendInt(l.buf, sub, 10)
 	l.buf = append(l.buf, '\t')
@@ -83,6 +91,8 @@ func (l *Log) Checkpoint(shard, seq string, sub int64) {
 	if l == nil || l.f == nil {
 		return
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.buf = append(l.buf, "C\t"+shard+"\t"+seq+"\t"...)
 	if seq != "" {
 		l.buf = strconv.AppendInt(l.buf, sub, 10)
@@ -97,6 +107,8 @@ func (l *Log) Initialize(shard, seq string, sub int64) {
 	if l == nil || l.f == nil {
 		return
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.buf = append(l.buf, "I\t"+shard+"\t"+seq+"\t"...)
 	l.buf = strconv.AppendInt(l.buf, sub, 10)
 	l.buf = append(l.buf, '\t')
@@ -109,12 +121,19 @@ func (l *Log) LeaseLost(shard string) {
 	if l == nil || l.f == nil {
 		return
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.buf = append(l.buf, "L\t"+shard+"\n"...)
 }
 
 // Flush writes the buffered lines with one write call.
 func (l *Log) Flush() error {
-	if l == nil || l.f == nil || len(l.buf) == 0 {
+	if l == nil || l.f == nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.buf) == 0 {
 		return nil
 	}
 	_, err := l.f.Write(l.buf)
@@ -123,4 +142,76 @@ func (l *Log) Flush() error {
 		return fmt.Errorf("recordlog: %w", err)
 	}
 	return nil
+}
+
+// Processor wraps a samples' RecordProcessor to log what the record log
+// holds besides records: an I line at Initialize, a C line per successful
+// checkpoint (through the Checkpointers it passes on) and an L line at
+// LeaseLost. Handlers log their R lines with [Processor.Shard].
+type Processor struct {
+	kcl.RecordProcessor
+	Log   *Log
+	shard string // set by Initialize, before any record
+}
+
+// Shard returns the shard's id, once Initialize was called.
+func (p *Processor) Shard() string { return p.shard }
+
+// Initialize implements the kcl interface of the same name.
+func (p *Processor) Initialize(ctx context.Context, in kcl.InitializeInput) error {
+	p.shard = in.ShardID
+	p.Log.Initialize(in.ShardID, in.SequenceNumber, in.SubSequenceNumber)
+	if err := p.Log.Flush(); err != nil {
+		return err
+	}
+	return p.RecordProcessor.Initialize(ctx, in)
+}
+
+// ProcessRecords implements the kcl interface of the same name.
+func (p *Processor) ProcessRecords(ctx context.Context, in kcl.ProcessRecordsInput) error {
+	in.Checkpointer = checkpointer{in.Checkpointer, p}
+	return p.RecordProcessor.ProcessRecords(ctx, in)
+}
+
+// ShardEnded implements the kcl interface of the same name.
+func (p *Processor) ShardEnded(ctx context.Context, in kcl.ShardEndedInput) error {
+	in.Checkpointer = checkpointer{in.Checkpointer, p}
+	return p.RecordProcessor.ShardEnded(ctx, in)
+}
+
+// ShutdownRequested implements the kcl interface of the same name.
+func (p *Processor) ShutdownRequested(ctx context.Context, in kcl.ShutdownRequestedInput) error {
+	in.Checkpointer = checkpointer{in.Checkpointer, p}
+	return p.RecordProcessor.ShutdownRequested(ctx, in)
+}
+
+// LeaseLost implements the kcl interface of the same name.
+func (p *Processor) LeaseLost(ctx context.Context, in kcl.LeaseLostInput) error {
+	p.Log.LeaseLost(p.shard)
+	if err := p.Log.Flush(); err != nil {
+		return err
+	}
+	return p.RecordProcessor.LeaseLost(ctx, in)
+}
+
+// checkpointer logs each successful checkpoint of p's shard.
+type checkpointer struct {
+	kcl.Checkpointer
+	p *Processor
+}
+
+func (c checkpointer) CheckpointAt(ctx context.Context, seq string, sub int64) error {
+	if err := c.Checkpointer.CheckpointAt(ctx, seq, sub); err != nil {
+		return err
+	}
+	c.p.Log.Checkpoint(c.p.shard, seq, sub)
+	return c.p.Log.Flush()
+}
+
+func (c checkpointer) Checkpoint(ctx context.Context) error {
+	if err := c.Checkpointer.Checkpoint(ctx); err != nil {
+		return err
+	}
+	c.p.Log.Checkpoint(c.p.shard, "", 0)
+	return c.p.Log.Flush()
 }
