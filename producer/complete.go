@@ -128,16 +128,18 @@ type misroute struct {
 
 // verdict is what classify decided for a call's entries.
 type verdict struct {
-	retry     []*entry // in batch order
-	misrouted []misroute
+	retry     []*entry   // in batch order
+	misrouted []misroute // aggregates only: a plain record is delivered where it landed
 	throttled map[*shard]bool
+	outdated  *shardMap // the map, when an entry landed on a shard that says it is out of date
 }
 
 // complete classifies a batch's entries, requeues the ones to retry and
 // frees the batch's shards, backing off the throttled ones. It returns what
-// left the buffer (to report, then settle) and the aggregates that landed
-// on an unexpected shard, which stay buffered until resolveMisrouted.
-func (p *Producer) complete(batch []*entry, out *kinesis.PutRecordsOutput, callErr error, c callInfo) (outcome, []misroute) {
+// left the buffer (to report, then settle), the aggregates that landed on an
+// unexpected shard, which stay buffered until resolveMisrouted, and the
+// shard map when it should be re-read first (see outdatedBy), else nil.
+func (p *Producer) complete(batch []*entry, out *kinesis.PutRecordsOutput, callErr error, c callInfo) (outcome, []misroute, *shardMap) {
 	now := time.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -146,7 +148,7 @@ func (p *Producer) complete(batch []*entry, out *kinesis.PutRecordsOutput, callE
 	v := p.classify(&o, batch, out, callErr, c, now)
 	p.requeue(v.retry)
 	p.backOff(batch, v.throttled, now)
-	return o, v.misrouted
+	return o, v.misrouted, v.outdated
 }
 
 // classify sorts a call's entries, under p.mu: delivered ones and those
@@ -171,9 +173,12 @@ func (p *Producer) classify(o *outcome, batch []*entry, out *kinesis.PutRecordsO
 		}
 		if err == nil {
 			if actual := aws.ToString(res.ShardId); actual != e.shard.id {
-				v.misrouted = append(v.misrouted, misroute{e, actual, *res})
+				if p.outdatedBy(e, actual) {
+					v.outdated = p.smap
+				}
 				if e.agg {
-					continue // resolved after the shard map is re-read
+					v.misrouted = append(v.misrouted, misroute{e, actual, *res})
+					continue // resolved by resolveMisrouted
 				}
 			}
 			p.deliver(o, e, res)
@@ -274,19 +279,38 @@ func throttled(err error) bool {
 	return false
 }
 
+// outdatedBy reports whether entry e, which landed on shard actual, not the
+// one predicted, says the shard map is out of date, under p.mu: the shard is
+// new to the map, or open in it (a map read mid-reshard, with a gap or an
+// overlap). It does not when e was predicted by a map replaced since (the
+// new one already knows better), nor when the map knows the shard to be
+// closed, which a re-read would not change: the stream routed the put before
+// the reshard took effect there, or it is an emulator that keeps storing on
+// a split shard's parent (moto), where re-reading the map on every such put
+// made a ListShards call every ShardMapMinInterval for as long as the
+// producer ran.
+func (p *Producer) outdatedBy(e *entry, actual string) bool {
+	if e.shard.stale {
+		return false
+	}
+	if _, known := p.smap.all[actual]; !known {
+		return true
+	}
+	_, open := p.shards[actual]
+	return open
+}
+
 // resolveMisrouted settles the aggregates that landed on another shard than
-// predicted, after the shard map was re-read: one whose shard holds every
-// user record in it is delivered; the user records of the others are routed
-// anew and sent again (a KCL consumer of that shard would drop them), or fail
-// when their TTL is over. What leaves the buffer is added to o.
+// predicted, after the shard map was re-read if they said it was outdated:
+// one whose shard holds every user record in it is delivered; the user
+// records of the others are routed anew and sent again (a KCL consumer of
+// that shard would drop them), or fail when their TTL is over. What leaves
+// the buffer is added to o.
 func (p *Producer) resolveMisrouted(ms []misroute, o *outcome) {
 	now := time.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, m := range ms {
-		if !m.e.agg {
-			continue // delivered: Kinesis routed the plain record itself
-		}
 		if p.covers(m.actual, m.e.recs) {
 			p.deliver(o, m.e, &m.res)
 			continue
@@ -311,7 +335,7 @@ func (p *Producer) resolveMisrouted(ms []misroute, o *outcome) {
 }
 
 func errMisrouted(actual, predicted string) error {
-	return fmt.Errorf("producer: aggregate for shard %s landed on shard %s, which does not hold all its user records", predicted, actual)
+	return fmt.Errorf("%w: sent for shard %s, stored on %s", ErrMisrouted, predicted, actual)
 }
 
 // covers reports whether the shard with the given id holds every record's

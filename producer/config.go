@@ -94,8 +94,9 @@ type Config struct {
 	// request is one attempt, retried by the producer); ListShards keeps the
 	// client's retryer, inside this bound. Zero means 10 s.
 	RequestTimeout time.Duration
-	// ShardMapMinInterval is the least time between two shard-map refreshes
-	// triggered by misrouted puts. Zero means 1 s.
+	// ShardMapMinInterval is the least time between two shard-map refreshes,
+	// which puts landing on a shard the map does not know trigger. Zero
+	// means 1 s.
 	ShardMapMinInterval time.Duration
 
 	// OnFailure, when set, receives every record that finally fails. It is

@@ -61,9 +61,11 @@
 // delivered (shard, sequence and sub-sequence number) or failed (the cause),
 // with every attempt. Without OnResult nothing of this is built.
 //
-// An aggregate that lands on a shard other than the one predicted (the stream
-// was resharded) makes the producer re-read the shard map. If the shard it
-// landed on covers every user record in it, it counts as delivered; otherwise
+// A record that lands on a shard other than the one predicted, a shard the
+// producer's map does not know (the stream was resharded), makes the
+// producer re-read the shard map; landing on a shard the map already knows
+// to be closed does not. An aggregate that landed elsewhere counts as
+// delivered if the shard it landed on covers every user record in it; otherwise
 // its user records are routed again with the new map and re-sent, so that a
 // KCL consumer, which would drop them, still gets them.
 //

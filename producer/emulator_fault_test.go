@@ -156,6 +156,7 @@ func runOutage(t *testing.T, ttl, outage time.Duration) (st producer.Stats, fail
 // TestEmulatorOutageRecovers: the emulator is unreachable for 3 s mid-run;
 // with the default 30 s TTL everything is delivered once it is back.
 func TestEmulatorOutageRecovers(t *testing.T) {
+	emulator(t) // started before counting goroutines: its gate has some
 	checkGoroutines(t)
 	st, failed, dups := runOutage(t, 30*time.Second, 3*time.Second)
 	if failed != 0 || st.Retries == 0 {
@@ -167,6 +168,7 @@ func TestEmulatorOutageRecovers(t *testing.T) {
 // TestEmulatorOutageReportsFailures: a TTL shorter than the outage makes
 // records fail; each is reported, none is lost silently.
 func TestEmulatorOutageReportsFailures(t *testing.T) {
+	emulator(t) // started before counting goroutines: its gate has some
 	checkGoroutines(t)
 	_, failed, dups := runOutage(t, 800*time.Millisecond, 2500*time.Millisecond)
 	if failed == 0 {

@@ -33,14 +33,15 @@ func loadRecord(w, i, keys int) (pk string, data []byte) {
 	return pk, data
 }
 
-// putLoad puts n records from each of g goroutines.
+// putLoad puts n records from each of g goroutines, record i of goroutine
+// w tagged [2]int{w, i}.
 func putLoad(t testing.TB, p *producer.Producer, g, n, keys int) {
 	var wg sync.WaitGroup
 	for w := range g {
 		wg.Go(func() {
 			for i := range n {
 				pk, data := loadRecord(w, i, keys)
-				if err := p.Put(context.Background(), pk, data); err != nil {
+				if err := p.PutRecord(context.Background(), producer.Record{PartitionKey: pk, Data: data, Tag: [2]int{w, i}}); err != nil {
 					t.Errorf("Put %s: %v", pk, err)
 					return
 				}

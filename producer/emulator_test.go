@@ -1,12 +1,15 @@
 package producer_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
@@ -24,18 +27,25 @@ import (
 
 // The emulator tests run against moto's Kinesis (moto_server from PyPI),
 // started once on a free loopback port the first time a test needs it and
-// stopped by TestMain.
+// stopped by TestMain. They reach it through a gate that lets one request
+// in at a time (see serveOneAtATime).
 
 var emu struct {
-	once sync.Once
-	url  string
-	cmd  *exec.Cmd
-	err  error
-	skip string
+	once  sync.Once
+	url   string // the gate's
+	moto  string // moto's own
+	cmd   *exec.Cmd
+	gate  *httptest.Server
+	err   error
+	skip  string
+	serve sync.Mutex // held while moto serves a request
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if emu.gate != nil {
+		emu.gate.Close()
+	}
 	if emu.cmd != nil && emu.cmd.Process != nil {
 		_ = syscall.Kill(-emu.cmd.Process.Pid, syscall.SIGKILL) // its process group
 		_ = emu.cmd.Wait()
@@ -85,20 +95,82 @@ func startEmulator() {
 		return
 	}
 	emu.cmd = cmd
-	emu.url = fmt.Sprintf("http://127.0.0.1:%d", port)
+	moto := fmt.Sprintf("http://127.0.0.1:%d", port)
+	emu.moto = moto
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		resp, err := http.Get(emu.url + "/")
+		resp, err := http.Get(moto + "/")
 		if err == nil {
 			resp.Body.Close()
-			return
+			break
 		}
 		if time.Now().After(deadline) {
-			emu.err = fmt.Errorf("moto_server on %s did not answer within 60s: %w", emu.url, err)
+			emu.err = fmt.Errorf("moto_server on %s did not answer within 60s: %w", moto, err)
 			return
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	emu.gate = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		serveOneAtATime(w, r, moto)
+	}))
+	emu.url = emu.gate.URL
+}
+
+// serveOneAtATime forwards r to moto and copies its answer back, one request
+// at a time. moto's Kinesis is not safe for concurrent requests: its
+// Shard.put_record reads the shard's highest sequence number and stores the
+// record under the next one, so two puts on one shard at once (two
+// PutRecords for the two children of a split shard, which moto stores on
+// the parent; a retry while the first try is still being served) may get
+// the same sequence number, and the second record overwrites the first
+// while both are acknowledged. The request goes on when its client goes
+// away (as a real put does), and the next one starts only after moto
+// answered it.
+func serveOneAtATime(w http.ResponseWriter, r *http.Request, moto string) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return
+	}
+	emu.serve.Lock()
+	resp, respBody, err := roundTrip(moto, r, body)
+	emu.serve.Unlock()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	for k, vs := range resp.Header {
+		if !strings.EqualFold(k, "Content-Length") {
+			w.Header()[k] = vs
+		}
+	}
+	w.Header().Set("Connection", "close") // as moto's HTTP/1.0: no idle connection outlives a test
+	w.WriteHeader(resp.StatusCode)
+	_, _ = w.Write(respBody)
+}
+
+// oneShot opens a connection per request and keeps none idle, so that no
+// goroutine of it outlives a test (checkGoroutines).
+var oneShot = &http.Transport{DisableKeepAlives: true}
+
+// roundTrip sends a copy of r with body to target, whether or not r's
+// client is still there, and returns the answer read whole.
+func roundTrip(target string, r *http.Request, body []byte) (*http.Response, []byte, error) {
+	req, err := http.NewRequestWithContext(context.WithoutCancel(r.Context()), r.Method, target+r.URL.RequestURI(), bytes.NewReader(body))
+	if err != nil {
+		return nil, nil, err
+	}
+	for k, vs := range r.Header {
+		if !strings.EqualFold(k, "Content-Length") {
+			req.Header[k] = vs
+		}
+	}
+	resp, err := oneShot.RoundTrip(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp, b, err
 }
 
 // kinesisClient returns an SDK client for url with dummy credentials.
@@ -219,4 +291,51 @@ func TestEmulatorSmoke(t *testing.T) {
 	if len(got) != 1 || string(got[0].Data) != "hello" {
 		t.Fatalf("got %+v", got)
 	}
+}
+
+// TestEmulatorConcurrentPuts: PutRecords calls from many clients at once on
+// one shard all store their records, under their own sequence numbers (moto
+// alone lost some: see serveOneAtATime).
+func TestEmulatorConcurrentPuts(t *testing.T) {
+	url := emulator(t)
+	if n, stored, seqs := putConcurrently(t, url); stored != n || seqs != n {
+		t.Errorf("%d records acknowledged, %d read back under %d sequence numbers", n, stored, seqs)
+	}
+}
+
+// putConcurrently puts records from several goroutines at once into a
+// fresh one-shard stream through url and returns how many were
+// acknowledged, read back, and under how many sequence numbers.
+func putConcurrently(t *testing.T, url string) (acked, stored, seqs int) {
+	c := kinesisClient(url)
+	stream := createStream(t, c, 1)
+	const g, calls, per = 8, 25, 10
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for w := range g {
+		wg.Go(func() {
+			for k := range calls {
+				in := &kinesis.PutRecordsInput{StreamName: aws.String(stream)}
+				for i := range per {
+					in.Records = append(in.Records, types.PutRecordsRequestEntry{
+						Data: fmt.Appendf(nil, "%d %d %d", w, k, i), PartitionKey: aws.String(fmt.Sprint(i))})
+				}
+				out, err := c.PutRecords(context.Background(), in)
+				if err != nil {
+					t.Errorf("PutRecords: %v", err)
+					return
+				}
+				mu.Lock()
+				acked += len(out.Records) - int(aws.ToInt32(out.FailedRecordCount))
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for _, u := range readAll(t, c, stream) {
+		seen[u.SequenceNumber] = true
+		stored++
+	}
+	return acked, stored, len(seen)
 }

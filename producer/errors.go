@@ -18,6 +18,12 @@ var (
 	// hash key that is not a decimal integer in [0, 2^128-1], or data plus
 	// partition key over 1 MiB.
 	ErrInvalidRecord = errors.New("producer: invalid record")
+	// ErrMisrouted is matched by the Attempt.Err of an aggregate that Kinesis
+	// stored on a shard not known to hold all its user records (a KCL
+	// consumer of that shard may drop them), so they were sent again: they
+	// may be read twice. It is also the cause, wrapped with ErrExpired, of
+	// such records whose TTL was over.
+	ErrMisrouted = errors.New("producer: aggregate landed on a shard that does not hold all its user records")
 )
 
 // EntryError is a PutRecords entry's failure as Kinesis reported it.

@@ -113,3 +113,43 @@ func ExampleProducer_PutRecord() {
 	// order-2 shardId-000000000000 sequence number 1/1 after 1 attempt(s)
 	// order-3 shardId-000000000000 sequence number 1/2 after 1 attempt(s)
 }
+
+// Example_misrouted tells the records that were sent twice after a reshard
+// the producer did not know of: their aggregate landed on a shard not
+// holding all of them (a KCL consumer of that shard drops them), so they
+// were routed by a re-read shard map and sent again. Their Attempts say so
+// with ErrMisrouted; a consumer may read them twice.
+func Example_misrouted() {
+	ctx := context.Background()
+	f := newFake(1)
+	var mu sync.Mutex
+	resent := map[string]bool{}
+	p, err := producer.New(ctx, f, producer.Config{
+		StreamName: "orders", Linger: time.Minute, ShardMapMinInterval: time.Millisecond, // Close sends
+		OnResult: func(r *producer.Result) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, a := range r.Attempts {
+				if errors.Is(a.Err, producer.ErrMisrouted) {
+					resent[r.Tag.(string)] = true
+				}
+			}
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	time.Sleep(2 * time.Millisecond) // past ShardMapMinInterval since New read the map
+	f.split("shardId-000000000000")  // the producer still predicts the parent
+	for _, id := range []string{"order-1", "order-2", "order-3", "order-4"} {
+		if err := p.PutRecord(ctx, producer.Record{PartitionKey: id, Data: []byte(id), Tag: id}); err != nil {
+			log.Fatal(err)
+		}
+	}
+	if err := p.Close(ctx); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("sent again:", len(resent), "of 4; shard-map refreshes:", p.Stats().ShardMapRefreshes)
+	// Output:
+	// sent again: 4 of 4; shard-map refreshes: 1
+}

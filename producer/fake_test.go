@@ -39,6 +39,9 @@ type fakeKinesis struct {
 	// listCalls counts ListShards calls.
 	listBlock chan struct{}
 	listCalls int
+	// toClosedParent, when set, stores a record on the first shard holding
+	// its hash key, closed or not, as moto does: on a split shard's parent.
+	toClosedParent bool
 }
 
 type fakeShard struct {
@@ -135,7 +138,7 @@ func (f *fakeKinesis) PutRecords(ctx context.Context, in *kinesis.PutRecordsInpu
 		}
 		h := hashKey(aws.ToString(e.PartitionKey), aws.ToString(e.ExplicitHashKey))
 		for _, s := range f.shards {
-			if !s.closed && s.holds(h) {
+			if (!s.closed || f.toClosedParent) && s.holds(h) {
 				f.seq++
 				f.entries++
 				seq := strconv.Itoa(f.seq)

@@ -166,3 +166,76 @@ func TestRefreshHoldsNoShard(t *testing.T) {
 		t.Errorf("%d ListShards calls (want a refresh), stats %+v", calls, st)
 	}
 }
+
+// TestNoRefreshForKnownClosedShard: puts that land on a shard the map knows
+// to be closed (moto stores on a split shard's parent) do not make the
+// producer re-read the map, which would not change: the fault test against
+// moto made 126 refreshes in 19 s, one every ShardMapMinInterval, with no
+// record misrouted. The records still count delivered once: the parent
+// holds their hash keys.
+func TestNoRefreshForKnownClosedShard(t *testing.T) {
+	for _, agg := range []bool{false, true} {
+		t.Run(fmt.Sprint("aggregation=", agg), func(t *testing.T) {
+			checkGoroutines(t)
+			f := newFake(2)
+			f.split("shardId-000000000000") // before New: the producer predicts the children
+			f.toClosedParent = true
+			p := newProducer(t, f, producer.Config{Linger: time.Millisecond, DisableAggregation: !agg,
+				ShardMapMinInterval: time.Millisecond, BatchMaxRecords: 20})
+			f.mu.Lock()
+			before := f.listCalls
+			f.mu.Unlock()
+			var want map[string][]sent
+			for range 5 {
+				for pk, ws := range putMany(t, p, 2, 200, 40) {
+					if want == nil {
+						want = map[string][]sent{}
+					}
+					want[pk] = append(want[pk], ws...)
+				}
+				time.Sleep(3 * time.Millisecond) // past ShardMapMinInterval
+			}
+			if err := p.Close(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			f.mu.Lock()
+			calls := f.listCalls - before
+			f.mu.Unlock()
+			if st := p.Stats(); calls != 0 || st.ShardMapRefreshes != 0 || st.Misrouted != 0 || st.RecordsDelivered != 2000 {
+				t.Errorf("%d ListShards calls after New, stats %+v: want none, no refresh, 2000 delivered", calls, st)
+			}
+			got, _, err := f.kclView()
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkExactlyOnce(t, got, want, false)
+		})
+	}
+}
+
+// TestOneRefreshPerReshard: after a split the producer does not know of,
+// the batches in flight with the old map all land on the new children; one
+// re-read of the map is enough, the others see a newer map installed (or
+// predicted by the replaced one) and do not ask again.
+func TestOneRefreshPerReshard(t *testing.T) {
+	checkGoroutines(t)
+	f := newFake(4)
+	f.latency = 5 * time.Millisecond // many calls in flight at once
+	p := newProducer(t, f, producer.Config{Linger: time.Millisecond, DisableAggregation: true,
+		ShardMapMinInterval: time.Millisecond, BatchMaxRecords: 5})
+	for i := range 4 {
+		f.split(fmt.Sprintf("shardId-%012d", i)) // the producer still predicts the parents
+	}
+	want := putMany(t, p, 4, 300, 40)
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Stats(); st.ShardMapRefreshes != 1 || st.RecordsDelivered != 1200 {
+		t.Errorf("stats %+v: want one refresh, 1200 delivered", st)
+	}
+	got, _, err := f.kclView()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkExactlyOnce(t, got, want, false)
+}

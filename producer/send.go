@@ -187,17 +187,19 @@ func (p *Producer) send(batch []*entry) {
 			}
 		}
 	}
-	o, misrouted := p.complete(batch, out, err, callInfo{start, info.Duration})
+	o, misrouted, outdated := p.complete(batch, out, err, callInfo{start, info.Duration})
 	if p.cfg.OnBatch != nil {
 		p.cfg.OnBatch(info)
 	}
 	p.report(&o)
 	p.settle(&o) // only now: Flush returns after the reports
 	p.poke()
-	if len(misrouted) > 0 {
+	if outdated != nil {
 		// The shards are free and the rest settled: the refresh holds up
 		// only the aggregates that wait for the new map.
-		p.refreshShards()
+		p.refreshShards(outdated)
+	}
+	if len(misrouted) > 0 {
 		var late outcome
 		p.resolveMisrouted(misrouted, &late)
 		p.report(&late)

@@ -156,12 +156,15 @@ func (p *Producer) listShards(ctx context.Context) (*shardMap, error) {
 	return m, nil
 }
 
-// refreshShards re-reads the shard map, at most once per
-// ShardMapMinInterval.
-func (p *Producer) refreshShards() {
+// refreshShards re-reads the shard map found outdated, at most once per
+// ShardMapMinInterval, and not when another map was installed since.
+func (p *Producer) refreshShards(outdated *shardMap) {
 	p.refreshMu.Lock()
 	defer p.refreshMu.Unlock()
-	if time.Since(p.lastRefresh) < p.cfg.ShardMapMinInterval {
+	p.mu.Lock()
+	current := p.smap
+	p.mu.Unlock()
+	if current != outdated || time.Since(p.lastRefresh) < p.cfg.ShardMapMinInterval {
 		return
 	}
 	p.lastRefresh = time.Now()
