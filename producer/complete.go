@@ -1,6 +1,7 @@
 package producer
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -85,6 +86,7 @@ func (p *Producer) deliver(o *outcome, e *entry, res *types.PutRecordsResultEntr
 
 // fail counts r, of entry e, as failed for good with err.
 func (p *Producer) fail(o *outcome, e *entry, r *userRecord, err error) {
+	p.tel.Failed(context.Background(), 1, metricCode(err))
 	o.leave(r)
 	o.failed = append(o.failed, &FailedRecord{PartitionKey: r.pk, ExplicitHashKey: r.ehk, Data: r.data,
 		Attempts: r.attempts, Err: err, Tag: r.tag})
@@ -203,6 +205,7 @@ func (p *Producer) classify(o *outcome, batch []*entry, out *kinesis.PutRecordsO
 				p.fail(o, e, r, fmt.Errorf("%w after %d attempts: %w", ErrExpired, r.attempts, err))
 			}
 		default:
+			p.tel.Retried(context.Background(), len(e.recs), metricCode(err))
 			e.attempts++
 			e.notBefore = now // a throttled shard's own backoff holds it
 			if !slow {

@@ -2,6 +2,7 @@ package producer
 
 import (
 	"context"
+	"go.opentelemetry.io/otel/metric"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -113,6 +114,12 @@ type Config struct {
 	// OnBatch, when set, is called after every PutRecords call (a hook for a
 	// metrics library). Same calling rules as OnFailure.
 	OnBatch func(BatchInfo)
+	// MeterProvider, when set, receives the producer's OpenTelemetry
+	// metrics (see the README's table): user records put, delivered, failed
+	// and retried by error code, Kinesis records sent, the aggregation
+	// ratio, the buffer, and PutRecords durations. Default: nil, no metrics
+	// (nothing global is used).
+	MeterProvider metric.MeterProvider
 }
 
 // BatchInfo describes one PutRecords call, for Config.OnBatch.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kclgo/kclgo/internal/telemetry"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,6 +46,7 @@ type Producer struct {
 	slab        slab
 
 	stats stats
+	tel   *telemetry.Producer // nil: no metrics
 }
 
 // New reads the stream's shard map with ListShards and starts a Producer.
@@ -78,6 +80,15 @@ func New(ctx context.Context, client Client, cfg Config) (*Producer, error) {
 	p.mu.Lock()
 	p.installMap(m)
 	p.mu.Unlock()
+	stream := p.cfg.StreamName
+	if stream == "" {
+		stream = p.cfg.StreamARN
+	}
+	p.tel, err = telemetry.NewProducer(p.cfg.MeterProvider, p.telemetryStats, telemetry.KeyStream.String(stream))
+	if err != nil {
+		p.abortSend()
+		return nil, fmt.Errorf("producer: metrics: %w", err)
+	}
 	p.wg.Add(1)
 	go p.loop()
 	return p, nil
@@ -211,6 +222,7 @@ func (p *Producer) Close(ctx context.Context) error {
 	close(p.stop)
 	p.wg.Wait()
 	p.abortSend()
+	_ = p.tel.Close() // a closed producer's counters are no longer observed
 	if n := p.stats.failures.Load(); n > 0 {
 		p.mu.Lock()
 		defer p.mu.Unlock()

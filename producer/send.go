@@ -176,6 +176,7 @@ func (p *Producer) send(batch []*entry) {
 	if err == nil && len(out.Records) != len(batch) {
 		err = fmt.Errorf("producer: PutRecords returned %d results for %d entries", len(out.Records), len(batch))
 	}
+	p.tel.PutRecords(context.Background(), info.Duration, err)
 	if err != nil {
 		err = fmt.Errorf("producer: PutRecords: %w", err)
 		info.Failed, info.Err = len(batch), err

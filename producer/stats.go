@@ -1,6 +1,11 @@
 package producer
 
-import "sync/atomic"
+import (
+	"errors"
+	"sync/atomic"
+
+	"github.com/kclgo/kclgo/internal/telemetry"
+)
 
 type stats struct {
 	recordsPut, bytesPut                               atomic.Int64
@@ -51,4 +56,27 @@ func (p *Producer) Stats() Stats {
 		BufferedRecords:   recs,
 		BufferedBytes:     bytes,
 	}
+}
+
+// telemetryStats is what the producer's observed instruments read at each
+// collection: Put pays nothing for them.
+func (p *Producer) telemetryStats() telemetry.ProducerStats {
+	s := p.Stats()
+	return telemetry.ProducerStats{RecordsPut: s.RecordsPut, RecordsDelivered: s.RecordsDelivered, KinesisRecords: s.KinesisRecords,
+		BufferedRecords: s.BufferedRecords, BufferedBytes: s.BufferedBytes}
+}
+
+// metricCode is the error.type of a failed or retried record: an entry's
+// ErrorCode, "expired" or "closed", or the call's AWS error code.
+func metricCode(err error) string {
+	var ee *EntryError
+	switch {
+	case errors.Is(err, ErrClosed):
+		return telemetry.ErrorClosed
+	case errors.Is(err, ErrExpired):
+		return telemetry.ErrorExpired
+	case errors.As(err, &ee):
+		return ee.Code
+	}
+	return telemetry.ErrorCode(err)
 }
