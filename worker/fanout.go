@@ -260,6 +260,7 @@ func (f *fanOut) fetch(from position) (fetched, bool) {
 			f.failures = 0
 			f.events++
 			v := &e.Value
+			c.h.tel.Event(c.ctx, len(v.Records))
 			c.h.tel.BehindLatest(c.ctx, v.MillisBehindLatest) // also for an event the processor never sees
 			end := v.ContinuationSequenceNumber == nil
 			f.pending = aws.ToString(v.ContinuationSequenceNumber)
@@ -306,7 +307,9 @@ func (f *fanOut) subscribe(from position, policy backoff.Policy) bool {
 	}
 	for {
 		ctx, cancel := context.WithCancel(c.ctx)
+		start := time.Now()
 		out, err := f.api.SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{ConsumerARN: aws.String(f.arn), ShardId: aws.String(c.h.key), StartingPosition: pos})
+		c.h.tel.Subscribe(c.ctx, time.Since(start), err, err != nil && isThrottle(err))
 		if err == nil {
 			f.stream, f.cancel, f.events = out.GetStream(), cancel, 0
 			c.log.Debug().Str("type", string(pos.Type)).Str("at", aws.ToString(pos.SequenceNumber)).Msg("subscribed")

@@ -21,6 +21,8 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/kclgo/kclgo/internal/telemetry"
+	"github.com/kclgo/kclgo/internal/telemetry/telemetrytest"
 	"github.com/kclgo/kclgo/kcl"
 	"github.com/kclgo/kclgo/worker"
 )
@@ -406,4 +408,32 @@ func TestDeregisterConsumer(t *testing.T) {
 	require.NoError(t, worker.DeregisterConsumer(context.Background(), cfg), "an absent consumer is not an error")
 	err := worker.DeregisterConsumer(context.Background(), worker.Config{Kinesis: f})
 	require.True(t, errors.Is(err, worker.ErrConfig), "%v", err)
+}
+
+// TestFanOutMetrics: SubscribeToShard calls (a throttled one among them)
+// and records per event, read through the SDK's ManualReader.
+func TestFanOutMetrics(t *testing.T) {
+	m := telemetrytest.New(t)
+	f, d := newFanOutFake(t), newFakeDynamo()
+	f.subErrs = []string{"LimitExceededException"}
+	f.add("shardId-0")
+	for j := range 10 {
+		f.put("shardId-0", fmt.Sprint("pk-", j), []byte(fmt.Sprint("rec-", j)))
+	}
+	var p processors
+	cfg := fanOutConfig(f, d)
+	cfg.MeterProvider = m.Provider
+	stop := run(t, cfg, p.factory)
+	eventually(t, "10 records", func() bool { r := p.get("shardId-0"); return r != nil && r.count() == 10 })
+	require.NoError(t, stop())
+	s := m.Collect(t)
+	shard := telemetry.KeyShard.String("shardId-0")
+	calls, _ := s.Count(telemetry.NameSubscribeDuration, shard)
+	require.GreaterOrEqual(t, calls, uint64(2), "the throttled call and the one that opened")
+	failed, _ := s.Count(telemetry.NameSubscribeDuration, shard, telemetry.KeyErrorType.String("LimitExceededException"))
+	require.Equal(t, uint64(1), failed)
+	require.Equal(t, int64(1), s.Sum(telemetry.NameSubscribeThrottles, shard))
+	events, records := s.Count(telemetry.NameSubscribeRecords, shard)
+	require.GreaterOrEqual(t, events, uint64(1))
+	require.Equal(t, float64(10), records, "every record counted once across the events")
 }

@@ -80,6 +80,10 @@ const (
 	NameGetRecordsDuration  = "kcl.worker.getrecords.duration"
 	NameGetRecordsThrottles = "kcl.worker.getrecords.throttles"
 	NameGetRecordsRecords   = "kcl.worker.getrecords.records"
+	// Enhanced fan-out's counterparts of the GetRecords instruments.
+	NameSubscribeDuration  = "kcl.worker.subscribetoshard.duration"
+	NameSubscribeThrottles = "kcl.worker.subscribetoshard.throttles"
+	NameSubscribeRecords   = "kcl.worker.subscribetoshard.records"
 )
 
 // durationBuckets are the explicit bucket bounds, in seconds, of the

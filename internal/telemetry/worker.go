@@ -21,6 +21,9 @@ type Worker struct {
 	grDuration  metric.Float64Histogram
 	grThrottles metric.Int64Counter
 	grRecords   metric.Int64Histogram
+	subDuration metric.Float64Histogram
+	subThrottle metric.Int64Counter
+	subRecords  metric.Int64Histogram
 	behind      metric.Int64Gauge
 	base        []attribute.KeyValue
 	plain       opts
@@ -43,12 +46,18 @@ func NewWorker(mp metric.MeterProvider, base ...attribute.KeyValue) (*Worker, er
 		renewFailed: b.counter(NameRenewalFailures, "{failure}", "Lease renewals that failed for another reason than a new owner (throttling, DynamoDB unreachable)"),
 		grDuration:  b.seconds(NameGetRecordsDuration, "Duration of a GetRecords call; its count is the calls"),
 		grThrottles: b.counter(NameGetRecordsThrottles, "{throttle}", "GetRecords calls throttled"),
+		subDuration: b.seconds(NameSubscribeDuration, "Duration of a SubscribeToShard call, until its stream opened or it failed; its count is the calls"),
+		subThrottle: b.counter(NameSubscribeThrottles, "{throttle}", "SubscribeToShard calls throttled"),
 		behind:      b.behindLatest(),
 		base:        append([]attribute.KeyValue(nil), base...),
 	}
 	var err error
 	w.grRecords, err = m.Int64Histogram(NameGetRecordsRecords, metric.WithUnit("{record}"),
 		metric.WithDescription("Kinesis records (aggregates counted once) returned by a successful GetRecords call"),
+		metric.WithExplicitBucketBoundaries(recordBuckets...))
+	b.errs = append(b.errs, err)
+	w.subRecords, err = m.Int64Histogram(NameSubscribeRecords, metric.WithUnit("{record}"),
+		metric.WithDescription("Kinesis records (aggregates counted once) in a SubscribeToShard event"),
 		metric.WithExplicitBucketBoundaries(recordBuckets...))
 	b.errs = append(b.errs, err)
 	w.plain = newOpts(attrs(w.base))
@@ -157,4 +166,34 @@ func ErrorCode(err error) string {
 		return "canceled"
 	}
 	return ErrorOther
+}
+
+// Subscribe records one SubscribeToShard call that took d (until its
+// stream opened, or it failed with err).
+func (s *WorkerShard) Subscribe(ctx context.Context, d time.Duration, err error, throttled bool) {
+	if s == nil {
+		return
+	}
+	if err == nil {
+		s.w.subDuration.Record(ctx, seconds(d), s.plain.rec...)
+		return
+	}
+	code := ErrorCode(err)
+	o, ok := s.failed[code]
+	if !ok {
+		o = newOpts(attrs(s.w.base, s.id, KeyErrorType.String(code)))
+		s.failed[code] = o
+	}
+	s.w.subDuration.Record(ctx, seconds(d), o.rec...)
+	if throttled {
+		s.w.subThrottle.Add(ctx, 1, s.plain.add...)
+	}
+}
+
+// Event records one SubscribeToShard event with records Kinesis records.
+func (s *WorkerShard) Event(ctx context.Context, records int) {
+	if s == nil {
+		return
+	}
+	s.w.subRecords.Record(ctx, int64(records), s.plain.rec...)
 }
