@@ -133,13 +133,7 @@ func (s *WorkerShard) GetRecords(ctx context.Context, d time.Duration, records i
 		s.w.grRecords.Record(ctx, int64(records), s.plain.rec...)
 		return
 	}
-	code := ErrorCode(err)
-	o, ok := s.failed[code]
-	if !ok {
-		o = newOpts(attrs(s.w.base, s.id, KeyErrorType.String(code)))
-		s.failed[code] = o
-	}
-	s.w.grDuration.Record(ctx, seconds(d), o.rec...)
+	s.w.grDuration.Record(ctx, seconds(d), s.failedOpts(err).rec...)
 	if throttled {
 		s.w.grThrottles.Add(ctx, 1, s.plain.add...)
 	}
@@ -178,13 +172,7 @@ func (s *WorkerShard) Subscribe(ctx context.Context, d time.Duration, err error,
 		s.w.subDuration.Record(ctx, seconds(d), s.plain.rec...)
 		return
 	}
-	code := ErrorCode(err)
-	o, ok := s.failed[code]
-	if !ok {
-		o = newOpts(attrs(s.w.base, s.id, KeyErrorType.String(code)))
-		s.failed[code] = o
-	}
-	s.w.subDuration.Record(ctx, seconds(d), o.rec...)
+	s.w.subDuration.Record(ctx, seconds(d), s.failedOpts(err).rec...)
 	if throttled {
 		s.w.subThrottle.Add(ctx, 1, s.plain.add...)
 	}
@@ -196,4 +184,16 @@ func (s *WorkerShard) Event(ctx context.Context, records int) {
 		return
 	}
 	s.w.subRecords.Record(ctx, int64(records), s.plain.rec...)
+}
+
+// failedOpts returns the options of a failed call's measurement: the
+// shard's attributes and err's error.type, made once per code.
+func (s *WorkerShard) failedOpts(err error) opts {
+	code := ErrorCode(err)
+	o, ok := s.failed[code]
+	if !ok {
+		o = newOpts(attrs(s.w.base, s.id, KeyErrorType.String(code)))
+		s.failed[code] = o
+	}
+	return o
 }
