@@ -64,6 +64,14 @@ func (o *options) log() zerolog.Logger {
 	return l
 }
 
+// DefaultLogger returns the logger Run uses when no [WithLogger] is given:
+// JSON lines on stderr with a timestamp, at the level of $KCLGO_LOG_LEVEL
+// (debug, info, warn, error), else info. The native worker uses it too.
+func DefaultLogger() zerolog.Logger {
+	o := newOptions(nil)
+	return o.log()
+}
+
 // WithLogger sets the logger. It must write to stderr or a file, never to
 // stdout, which belongs to the protocol. Default: JSON lines on stderr.
 func WithLogger(l zerolog.Logger) Option {

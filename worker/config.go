@@ -266,10 +266,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.CheckpointRetry = kcl.DefaultCheckpointRetry()
 	}
 	if c.Logger == nil {
-		l := zerolog.New(os.Stderr).With().Timestamp().Logger().Level(zerolog.InfoLevel)
-		if lvl, err := zerolog.ParseLevel(strings.ToLower(os.Getenv(kcl.LogLevelEnv))); err == nil && os.Getenv(kcl.LogLevelEnv) != "" {
-			l = l.Level(lvl)
-		}
+		l := kcl.DefaultLogger()
 		c.Logger = &l
 	}
 	return c, nil

@@ -17,12 +17,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/kclgo/kclgo/kcl"
+	"github.com/kclgo/kclgo/samples/internal/env"
 	"github.com/kclgo/kclgo/samples/internal/recordlog"
 )
 
@@ -117,13 +117,6 @@ func (p *processor) ShutdownRequested(ctx context.Context, in kcl.ShutdownReques
 	return p.checkpoint(ctx, in.Checkpointer, p.largestSeq, p.largestSub)
 }
 
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
-		return v
-	}
-	return def
-}
-
 func main() {
 	log, err := recordlog.Open()
 	if err != nil {
@@ -131,8 +124,8 @@ func main() {
 		os.Exit(2)
 	}
 	p := &processor{
-		every:     time.Duration(envInt("KCLGO_CHECKPOINT_SECONDS", 60)) * time.Second,
-		failBatch: envInt("KCLGO_SAMPLE_FAIL_BATCH", 0),
+		every:     time.Duration(env.Int("KCLGO_CHECKPOINT_SECONDS", 60)) * time.Second,
+		failBatch: env.Int("KCLGO_SAMPLE_FAIL_BATCH", 0),
 		log:       log,
 	}
 	opts := []kcl.Option{}

@@ -19,20 +19,13 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/kclgo/kclgo/checkpointer"
 	"github.com/kclgo/kclgo/kcl"
+	"github.com/kclgo/kclgo/samples/internal/env"
 	"github.com/kclgo/kclgo/samples/internal/recordlog"
 )
-
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
-		return v
-	}
-	return def
-}
 
 func main() {
 	log, err := recordlog.Open()
@@ -40,10 +33,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	latency := time.Duration(envInt("KCLGO_HANDLER_MS", 5)) * time.Millisecond
+	latency := time.Duration(env.Int("KCLGO_HANDLER_MS", 5)) * time.Millisecond
 	p := &recordlog.Processor{Log: log} // logs initialize, checkpoints and lease loss
 	c := &kcl.Concurrent{
-		Workers: envInt("KCLGO_WORKERS", 64),
+		Workers: env.Int("KCLGO_WORKERS", 64),
 		Handle: func(ctx context.Context, r kcl.Record) error {
 			// Real work goes here: an HTTP call, a database write.
 			select {
@@ -57,7 +50,7 @@ func main() {
 			return log.Flush()
 		},
 	}
-	every, seconds := envInt("KCLGO_CHECKPOINT_EVERY", 1000), envInt("KCLGO_CHECKPOINT_SECONDS", 60)
+	every, seconds := env.Int("KCLGO_CHECKPOINT_EVERY", 1000), env.Int("KCLGO_CHECKPOINT_SECONDS", 60)
 	if every > 0 || seconds > 0 {
 		c.Policy = checkpointer.Either(every, time.Duration(seconds)*time.Second)
 	} // else: Concurrent's default, the watermark at every batch

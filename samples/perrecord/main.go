@@ -32,7 +32,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -44,16 +43,10 @@ import (
 
 	"github.com/kclgo/kclgo/checkpointer"
 	"github.com/kclgo/kclgo/kcl"
+	"github.com/kclgo/kclgo/samples/internal/env"
 	"github.com/kclgo/kclgo/samples/internal/recordlog"
 	"github.com/kclgo/kclgo/worker"
 )
-
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
-		return v
-	}
-	return def
-}
 
 // sample is kcl.PerRecord with the record log, failing a batch on request.
 type sample struct {
@@ -78,7 +71,7 @@ func newSample() (*sample, error) {
 		return nil, err
 	}
 	p := &recordlog.Processor{Log: log}
-	sleep := time.Duration(envInt("KCLGO_SAMPLE_SLEEP_MS", 0)) * time.Millisecond
+	sleep := time.Duration(env.Int("KCLGO_SAMPLE_SLEEP_MS", 0)) * time.Millisecond
 	per := &kcl.PerRecord{
 		Handle: func(_ context.Context, r kcl.Record) (bool, error) {
 			// Real work goes here. The record is finished when Handle
@@ -90,12 +83,12 @@ func newSample() (*sample, error) {
 			return false, log.Flush()
 		},
 	}
-	every, seconds := envInt("KCLGO_CHECKPOINT_EVERY", 1000), envInt("KCLGO_CHECKPOINT_SECONDS", 60)
+	every, seconds := env.Int("KCLGO_CHECKPOINT_EVERY", 1000), env.Int("KCLGO_CHECKPOINT_SECONDS", 60)
 	if every > 0 || seconds > 0 {
 		per.Policy = checkpointer.Either(every, time.Duration(seconds)*time.Second)
 	} // else: PerRecord's default, a checkpoint at the end of every batch
 	p.RecordProcessor = per
-	return &sample{Processor: p, failBatch: envInt("KCLGO_SAMPLE_FAIL_BATCH", 0)}, nil
+	return &sample{Processor: p, failBatch: env.Int("KCLGO_SAMPLE_FAIL_BATCH", 0)}, nil
 }
 
 func main() {
